@@ -1,0 +1,174 @@
+"""One tokenizer for every task: BERT WordPiece with character offsets, plus jieba words.
+
+Loaded from a local checkpoint folder (vocab.txt / tokenizer.json) or built from training texts
+with the `tokenizers` library (every CJK character its own token) for the default tiny model.
+"""
+import unicodedata
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .errors import NlpkitError
+
+SPECIALS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+
+
+@dataclass
+class Encoding:
+    input_ids: list
+    token_type_ids: list
+    #: (start, end) character span of each token in its own text; (0, 0) for special tokens
+    offsets: list
+    #: which text each token came from: 0 first, 1 second, None for special tokens
+    sequence_ids: list = field(default_factory=list)
+
+    def __len__(self):
+        return len(self.input_ids)
+
+
+def is_cjk(ch):
+    cp = ord(ch)
+    return (
+        0x4E00 <= cp <= 0x9FFF
+        or 0x3400 <= cp <= 0x4DBF
+        or 0x20000 <= cp <= 0x2FA1F
+        or 0xF900 <= cp <= 0xFAFF
+        or 0x2F800 <= cp <= 0x2FA1F
+    )
+
+
+def _no_space_before(token):
+    """CJK characters and punctuation join without spaces when decoding."""
+    ch = token[0]
+    return is_cjk(ch) or unicodedata.category(ch).startswith("P") or not ch.isascii()
+
+
+class Tokenizer:
+    def __init__(self, hf_tokenizer):
+        self.hf = hf_tokenizer
+        vocab = self.hf.get_vocab()
+        self.vocab = vocab
+        self.inv_vocab = {i: t for t, i in vocab.items()}
+        self.pad_id, self.unk_id = vocab["[PAD]"], vocab["[UNK]"]
+        self.cls_id, self.sep_id, self.mask_id = vocab["[CLS]"], vocab["[SEP]"], vocab["[MASK]"]
+        self.special_ids = {self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id}
+        self._segmenter = None
+
+    # ---- construction -------------------------------------------------------------------------
+    @classmethod
+    def build(cls, texts, vocab_size=8000, min_frequency=1):
+        """Build a WordPiece vocabulary from texts, offline. CJK characters are always single tokens."""
+        from tokenizers import BertWordPieceTokenizer
+        from transformers import BertTokenizerFast
+
+        wp = BertWordPieceTokenizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True)
+        wp.train_from_iterator(
+            (t for t in texts if t),
+            vocab_size=vocab_size,
+            min_frequency=min_frequency,
+            special_tokens=SPECIALS,
+            limit_alphabet=20000,
+            show_progress=False,
+        )
+        hf = BertTokenizerFast(tokenizer_object=wp._tokenizer, **{k: v for k, v in zip(
+            ["pad_token", "unk_token", "cls_token", "sep_token", "mask_token"], SPECIALS)})
+        return cls(hf)
+
+    @classmethod
+    def from_dir(cls, path):
+        from transformers import BertTokenizerFast
+
+        p = Path(path)
+        if not ((p / "vocab.txt").exists() or (p / "tokenizer.json").exists()):
+            raise NlpkitError(f"{path}: no vocab.txt or tokenizer.json, not a BERT checkpoint folder")
+        try:
+            hf = BertTokenizerFast.from_pretrained(str(p), local_files_only=True)
+        except Exception as e:  # a broken folder must not surface as a hub lookup traceback
+            raise NlpkitError(f"{path}: cannot load the tokenizer: {e}") from None
+        return cls(hf)
+
+    def save(self, path):
+        self.hf.save_pretrained(str(path))
+        # vocab.txt too, so tools that only read the classic BERT layout load the run as well
+        vocab = sorted(self.vocab.items(), key=lambda kv: kv[1])
+        (Path(path) / "vocab.txt").write_text("".join(t + "\n" for t, _ in vocab), encoding="utf-8")
+
+    def __len__(self):
+        return len(self.hf)
+
+    @property
+    def vocab_size(self):
+        return len(self.hf)
+
+    # ---- encoding -----------------------------------------------------------------------------
+    def tokenize(self, text):
+        return self.hf.tokenize(text)
+
+    def _pieces(self, text):
+        enc = self.hf(text, add_special_tokens=False, return_offsets_mapping=True)
+        return enc["input_ids"], [tuple(o) for o in enc["offset_mapping"]]
+
+    def token_ids(self, text):
+        """Token ids of a text without special tokens."""
+        return self.hf(text, add_special_tokens=False)["input_ids"]
+
+    def encode(self, first, second=None, maxlen=None):
+        """[CLS] first [SEP] (second [SEP]); the longer side is truncated first to fit maxlen."""
+        a_ids, a_off = self._pieces(first)
+        b_ids, b_off = self._pieces(second) if second is not None else ([], [])
+        if maxlen is not None:
+            budget = maxlen - (3 if second is not None else 2)
+            if budget < 0:
+                raise NlpkitError(f"maxlen={maxlen} is too small for the special tokens")
+            na, nb = len(a_ids), len(b_ids)
+            while na + nb > budget:
+                if na >= nb:
+                    na -= 1
+                else:
+                    nb -= 1
+            a_ids, a_off, b_ids, b_off = a_ids[:na], a_off[:na], b_ids[:nb], b_off[:nb]
+        ids = [self.cls_id] + a_ids + [self.sep_id]
+        offsets = [(0, 0)] + a_off + [(0, 0)]
+        seq = [None] + [0] * len(a_ids) + [None]
+        types = [0] * len(ids)
+        if second is not None:
+            ids += b_ids + [self.sep_id]
+            offsets += b_off + [(0, 0)]
+            seq += [1] * len(b_ids) + [None]
+            types += [1] * (len(b_ids) + 1)
+        return Encoding(ids, types, offsets, seq)
+
+    def decode(self, ids, skip_special=True):
+        """Token ids -> text, with no spaces between CJK characters."""
+        out = []
+        for i in ids:
+            i = int(i)
+            if skip_special and i in self.special_ids and i != self.unk_id:
+                continue
+            tok = self.inv_vocab.get(i, "[UNK]")
+            if tok.startswith("##"):
+                out.append(tok[2:])
+            elif out and not (_no_space_before(tok) or _no_space_before(out[-1][-1])):
+                out.append(" " + tok)
+            else:
+                out.append(tok)
+        return "".join(out)
+
+    def id_to_token(self, i):
+        return self.inv_vocab.get(int(i), "[UNK]")
+
+    def token_to_id(self, token):
+        return self.vocab.get(token, self.unk_id)
+
+    # ---- words --------------------------------------------------------------------------------
+    def words(self, text):
+        """jieba words (precise mode), the same segmentation wordcount and jose use."""
+        if self._segmenter is None:
+            from .segmentation import get_segmenter
+
+            self._segmenter = get_segmenter("jieba")
+        return self._segmenter.cut(text)
+
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        state["_segmenter"] = None
+        return state

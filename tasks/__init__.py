@@ -1,0 +1,1 @@
+"""Task folders: each subpackage exports `TASK`, a subclass of nlpkit.task.Task."""

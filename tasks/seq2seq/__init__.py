@@ -1,0 +1,3 @@
+from .task import Seq2SeqTask as TASK
+
+__all__ = ["TASK"]

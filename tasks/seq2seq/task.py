@@ -1,0 +1,168 @@
+"""UniLM seq2seq: `[CLS] source [SEP] target [SEP]` on one BERT, segment 0/1, loss on the target."""
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from nlpkit.data import check_file, iter_lines, pad, read_json_lines, write_jsonl
+from nlpkit.errors import DataError, NlpkitError
+from nlpkit.metrics import text_generation_scores
+from nlpkit.model.lm import BertLM, lm_loss
+from nlpkit.task import Task
+
+
+class Seq2SeqTask(Task):
+    """UniLM-masked seq2seq generation (titles, summaries)."""
+
+    name = "seq2seq"
+    metric = "rouge-l"
+    sample = {"train": "sample/train.tsv", "dev": "sample/dev.tsv"}
+
+    # ---- data ------------------------------------------------------------------------------
+    def read(self, path):
+        """CSL TSV `title\\tcontent`, JSONL {"title","abst"} / {"src","tgt"}, or a THUCNews folder."""
+        p = Path(path)
+        if p.is_dir():
+            return self._read_folder(p)
+        check_file(p)
+        if p.suffix in (".json", ".jsonl"):
+            return self._read_jsonl(p)
+        return self._read_tsv(p)
+
+    def _record(self, src, tgt, path, line, fields=("content", "title")):
+        if not src.strip():
+            raise DataError(path, line, "is empty", fields[0])
+        if not tgt.strip():
+            raise DataError(path, line, "empty target", fields[1])
+        return {"src": src.strip(), "tgt": tgt.strip()}
+
+    def _read_tsv(self, path):
+        records = []
+        for no, line in iter_lines(path):
+            if not line.strip():
+                continue
+            if "\t" not in line:
+                raise DataError(path, no, "expected `title<TAB>content`, found no tab")
+            title, content = line.split("\t", 1)
+            records.append(self._record(content, title, path, no))
+        return records
+
+    def _read_jsonl(self, path):
+        records = []
+        for no, obj in read_json_lines(path):
+            if not isinstance(obj, dict):
+                raise DataError(path, no, "expected a JSON object")
+            pair = next(((s, t) for s, t in (("abst", "title"), ("src", "tgt")) if s in obj and t in obj), None)
+            if pair is None:
+                raise DataError(path, no, 'expected fields {"title","abst"} or {"src","tgt"}')
+            src, tgt = obj[pair[0]], obj[pair[1]]
+            if not isinstance(src, str) or not isinstance(tgt, str):
+                raise DataError(path, no, "expected strings", pair[0] if not isinstance(src, str) else pair[1])
+            records.append(self._record(src, tgt, path, no, pair))
+        return records
+
+    def _read_folder(self, folder):
+        """THUCNews layout: one article per .txt file (any depth), line 1 the title, the rest the body."""
+        records = []
+        files = sorted(folder.rglob("*.txt"))
+        if not files:
+            raise NlpkitError(f"{folder}: no .txt files (THUCNews layout: line 1 title, rest body)")
+        for f in files:
+            lines = [line for _, line in iter_lines(f)]
+            title = lines[0] if lines else ""
+            body = "".join(line.strip() for line in lines[1:])
+            records.append(self._record(body, title, f, 1, ("body", "title")))
+        return records
+
+    def texts(self, records):
+        for r in records:
+            yield r["src"]
+            yield r.get("tgt", "")
+
+    # ---- encoding --------------------------------------------------------------------------
+    def encode(self, record):
+        tgt_ids = self.tokenizer.token_ids(record["tgt"])[: self.cfg.max_target_len]
+        enc = self.tokenizer.encode(record["src"], maxlen=self.cfg.maxlen - len(tgt_ids) - 1)
+        ids = enc.input_ids + tgt_ids + [self.tokenizer.sep_id]
+        return {"input_ids": ids, "token_type_ids": [0] * len(enc.input_ids) + [1] * (len(tgt_ids) + 1)}
+
+    def collate(self, features):
+        ids = pad([f["input_ids"] for f in features], self.tokenizer.pad_id)
+        types = pad([f["token_type_ids"] for f in features], 0)
+        mask = pad([[1] * len(f["input_ids"]) for f in features], 0)
+        return {"input_ids": ids, "token_type_ids": types, "attention_mask": mask}
+
+    # ---- model -----------------------------------------------------------------------------
+    def build_model(self, source):
+        return BertLM(source, self.tokenizer, mask="unilm", tiny=self.cfg.tiny)
+
+    def loss(self, model, batch):
+        logits = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+        return lm_loss(logits, batch["input_ids"], batch["token_type_ids"])
+
+    # ---- inference -------------------------------------------------------------------------
+    def _generation_config(self, options):
+        from nlpkit.generation import GenerationConfig
+
+        settings = OmegaConf.to_container(self.cfg.decode)
+        settings.update({k: v for k, v in options.items() if k in settings})
+        return GenerationConfig.from_dict(settings)
+
+    def _prompt(self, record):
+        budget = self.cfg.maxlen - self.cfg.decode.max_new_tokens - 1
+        return self.tokenizer.encode(record["src"] if "src" in record else record["text"], maxlen=budget).input_ids
+
+    def predict(self, model, records, **options):
+        from nlpkit.generation import generate
+
+        config = self._generation_config(options)
+        tok = self.tokenizer
+        with torch.no_grad():
+            results = generate(model, [self._prompt(r) for r in records], config, mask="unilm",
+                               eos_id=tok.sep_id, pad_id=tok.pad_id)
+        out = []
+        for hyps in results:
+            texts = [{"text": tok.decode(h.ids), "score": float(h.score)} for h in hyps]
+            out.append({"text": texts[0]["text"], "score": texts[0]["score"],
+                        **({"candidates": texts} if len(texts) > 1 else {})})
+        return out
+
+    def stream(self, model, record, **options):
+        """Yield the generated text piece by piece (greedy or sampling)."""
+        from nlpkit.generation import stream
+
+        tok = self.tokenizer
+        produced = []
+        shown = ""
+        for token_id in stream(model, self._prompt(record), self._generation_config(options), mask="unilm",
+                               eos_id=tok.sep_id, pad_id=tok.pad_id):
+            produced.append(token_id)
+            text = tok.decode(produced)
+            if len(text) > len(shown):
+                yield text[len(shown):]
+                shown = text
+
+    def evaluate(self, model, records, output=None, **options):
+        predictions = []
+        batch = self.cfg.trainer.eval_batch_size
+        for start in range(0, len(records), batch):
+            predictions += self.predict(model, records[start : start + batch], **options)
+        scores = text_generation_scores([p["text"] for p in predictions], [r["tgt"] for r in records])
+        if output:
+            write_jsonl(output, [{**r, "pred": p["text"]} for r, p in zip(records, predictions)])
+        return scores
+
+    def read_inputs(self, path):
+        """predict input: JSONL {"src"} / {"text"} / {"abst"}, or the training formats."""
+        if Path(path).suffix in (".json", ".jsonl"):
+            records = []
+            for no, obj in read_json_lines(path):
+                src = next((obj[k] for k in ("src", "text", "abst", "content") if isinstance(obj, dict) and k in obj), None)
+                if not isinstance(src, str) or not src.strip():
+                    raise DataError(path, no, 'expected a non-empty "src" (or "text"/"abst") string')
+                records.append({**obj, "src": src})
+            return records
+        return self.read(path)
+
+    def as_record(self, item, **options):
+        return {"src": item} if isinstance(item, str) else dict(item)
