@@ -38,6 +38,7 @@ CORE_DEFAULTS = {
         "max_grad_norm": 1.0,
         "ema": 0.0,  # EMA decay of weights, 0 = off
         "mixed_precision": "no",  # no | bf16 | fp16 (GPU)
+        "cpu": False,  # train on the CPU even when a GPU is present
         "save_every_steps": None,  # also checkpoint for resume inside an epoch
         "group_by_length": True,
         "progress": True,
@@ -80,9 +81,15 @@ def apply_overrides(cfg, overrides):
 def _parse(value):
     """Parse a CLI value as YAML (numbers, booleans, null, lists), keeping anything else a plain string."""
     try:
-        return yaml.safe_load(value) if value.strip() else value
+        parsed = yaml.safe_load(value) if value.strip() else value
     except yaml.YAMLError:
         return value
+    if isinstance(parsed, str):  # YAML 1.1 reads 1e-3 as a string
+        try:
+            return float(parsed)
+        except ValueError:
+            pass
+    return parsed
 
 
 def valid_keys(cfg, prefix=""):

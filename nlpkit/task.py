@@ -25,7 +25,9 @@ class Task:
 
     @classmethod
     def folder(cls):
-        return Path(inspect.getfile(cls)).parent
+        """The task's folder (config.yaml, sample/); a subclass defined elsewhere inherits it."""
+        folders = [Path(inspect.getfile(k)).parent for k in cls.__mro__ if issubclass(k, Task) and k is not Task]
+        return next((f for f in folders if (f / "config.yaml").exists()), folders[0])
 
     @classmethod
     def sample_path(cls, split):

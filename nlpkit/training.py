@@ -185,7 +185,7 @@ def prepare_task(task, cfg, resume_dir=None):
 
 
 def train_task(task, cfg):
-    from accelerate import Accelerator
+    from accelerate import Accelerator, DistributedDataParallelKwargs
     from accelerate.utils import set_seed
 
     tc = cfg.trainer
@@ -196,7 +196,11 @@ def train_task(task, cfg):
         print(f"nlpkit: nothing to resume in {out}, starting fresh", file=sys.stderr)
     train, dev = prepare_task(task, cfg, resume_dir if resuming else None)
 
-    accelerator = Accelerator(mixed_precision=tc.mixed_precision)
+    # accelerate only sets up gloo for several CPU processes when told it runs on the CPU
+    has_device = torch.accelerator.is_available() if hasattr(torch, "accelerator") else torch.cuda.is_available()
+    # some heads are not used by every batch (e.g. a padded-away pointer), which DDP must be told
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
+    accelerator = Accelerator(mixed_precision=tc.mixed_precision, cpu=tc.cpu or not has_device, kwargs_handlers=[ddp])
     main = accelerator.is_main_process
     set_seed(cfg.seed)
     model = task.build_model(cfg.model if not resuming else _resumed_config(resume_dir))
@@ -210,7 +214,9 @@ def train_task(task, cfg):
         world=accelerator.num_processes,
         group=tc.group_by_length,
     )
-    loader = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=task.collate)
+    # a private generator: creating the loader's iterator must not draw from the global RNG (resume)
+    loader = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=task.collate,
+                                         generator=torch.Generator())
     steps_per_epoch = math.ceil(len(sampler) / tc.grad_accum)
     if steps_per_epoch == 0:
         raise NlpkitError(f"too little training data for {accelerator.num_processes} processes")
@@ -301,7 +307,7 @@ def _end_of_epoch(accelerator, task, raw, ema, dev, cfg, out, state):
         if dev:
             shown = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, (int, float))}
             tqdm.write(f"epoch {state['epoch']}: {json.dumps(shown, ensure_ascii=False)}"
-                       + (" (best, saved)" if improved else ""))
+                       + (" (best, saved)" if improved else ""), file=sys.stderr)
         raw.train()
         if ema:
             ema.swap(raw)
