@@ -5,8 +5,6 @@ import os
 import tempfile
 from pathlib import Path
 
-import torch
-
 from .errors import DataError, NlpkitError
 
 
@@ -114,6 +112,15 @@ def atomic_path(path):
             os.unlink(tmp)
 
 
+@contextlib.contextmanager
+def atomic_open(path, mode="w", **open_kwargs):
+    """A file object whose content replaces `path` only when the block completes."""
+    if "b" not in mode:
+        open_kwargs.setdefault("encoding", "utf-8")
+    with atomic_path(path) as tmp, open(tmp, mode, **open_kwargs) as f:
+        yield f
+
+
 def write_text(path, text):
     with atomic_path(path) as tmp:
         Path(tmp).write_text(text, encoding="utf-8")
@@ -124,13 +131,16 @@ def write_json(path, obj):
 
 
 def write_jsonl(path, records):
-    with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as f:
+    with atomic_open(path) as f:
         for r in records:
             f.write(json.dumps(r, ensure_ascii=False) + "\n")
 
 
-def pad(sequences, value=0, dtype=torch.long, length=None):
-    """Right-pad a list of lists (or of lists of lists) to one tensor."""
+def pad(sequences, value=0, dtype=None, length=None):
+    """Right-pad a list of lists to one tensor (long unless `dtype` says otherwise)."""
+    import torch  # here, so readers and the word counter's workers do not pay for importing torch
+
+    dtype = dtype or torch.long
     length = length or max((len(s) for s in sequences), default=0)
     out = torch.full((len(sequences), length), value, dtype=dtype)
     for i, s in enumerate(sequences):
@@ -139,7 +149,7 @@ def pad(sequences, value=0, dtype=torch.long, length=None):
     return out
 
 
-class LengthGroupedBatches(torch.utils.data.Sampler):
+class LengthGroupedBatches:
     """Shuffled batches of similar lengths (less padding), reproducible from (seed, epoch).
 
     Sorting happens inside windows of 50 batches so batch composition still varies by epoch."""
@@ -152,6 +162,8 @@ class LengthGroupedBatches(torch.utils.data.Sampler):
         self.epoch = epoch
 
     def __iter__(self):
+        import torch
+
         n = len(self.lengths)
         if self.shuffle:
             g = torch.Generator().manual_seed(self.seed * 1000003 + self.epoch)

@@ -60,8 +60,9 @@ def load_backbone(source, tokenizer, lm_head=False, tiny=None):
             raise NlpkitError(f"model={source}: cannot load the checkpoint: {e}") from None
     if len(tokenizer) > torch_bert.config.vocab_size:
         raise NlpkitError(f"model={source}: tokenizer has {len(tokenizer)} tokens, model only {torch_bert.config.vocab_size}")
-    if head is not None:
-        head.predictions.decoder.weight = torch_bert.embeddings.word_embeddings.weight  # tied, as in BERT
+    if head is not None:  # tied as in BERT, whichever way the head was built
+        head.predictions.decoder.weight = torch_bert.embeddings.word_embeddings.weight
+        head.predictions.decoder.bias = head.predictions.bias
     return torch_bert, head
 
 
