@@ -62,7 +62,7 @@ def encode_records(task, records, cfg, desc="encode"):
     if cfg.data.cache:
         folder = cache_dir("encoded")
         cache_file = str(folder / f"{task.name}-{_cache_key(task, records, cfg)}.arrow")
-    num_proc = cfg.data.num_proc if cfg.data.num_proc and cfg.data.num_proc > 1 and len(records) > 1000 else None
+    num_proc = cfg.data.num_proc if cfg.data.num_proc and cfg.data.num_proc > 1 else None
     return ds.map(
         _Encoder(task),
         remove_columns=["_record"],

@@ -122,3 +122,23 @@ def test_bad_inputs(tmp_path, capsys):
     assert "not a checkpoint folder" in _fails(capsys, tmp_path, f"model={notckpt}")
     assert "unknown config key 'trainer.epoch'" in _fails(capsys, tmp_path, "trainer.epoch=3")
     assert "unknown task 'nosuch'" in _fails(capsys, tmp_path, "task=nosuch")
+
+
+def test_encoding_is_cached_and_multiprocess(tmp_path, monkeypatch):
+    from nlpkit.training import encode_records, prepare_task
+
+    monkeypatch.setenv("NLPKIT_CACHE", str(tmp_path / "cache"))
+    data = small_tsv(tmp_path, n=24)
+    cfg = _cfg(tmp_path / "x", data)
+    task = Seq2Seq(cfg)
+    records, _ = prepare_task(task, cfg)
+    first = encode_records(task, records, cfg)
+    cached = list((tmp_path / "cache" / "encoded").glob("seq2seq-*.arrow"))
+    assert len(cached) == 1
+    mtime = cached[0].stat().st_mtime_ns
+    again = encode_records(task, records, cfg)
+    assert cached[0].stat().st_mtime_ns == mtime  # read back, not recomputed
+    cfg2 = _cfg(tmp_path / "x", data, "data.num_proc=2", "data.cache=false")
+    parallel = encode_records(task, records, cfg2)
+    assert first.to_list() == again.to_list() == parallel.to_list()
+    assert first[0]["input_ids"] == task.encode(records[0])["input_ids"]
