@@ -299,7 +299,7 @@ def _end_of_epoch(accelerator, task, raw, ema, dev, cfg, out, state):
             score = metrics.get(task.metric)
             if score is None:
                 raise NlpkitError(f"task {task.name}: evaluate() returned no '{task.metric}'")
-        improved = not dev or state["best"] is None or score > state["best"]
+        improved = not dev or state["best"] is None or score >= state["best"]  # ties: the later, longer-trained epoch
         if improved:
             state["best"], state["best_metrics"] = (score if dev else None), metrics
             save_run(out, task, raw, cfg)

@@ -27,7 +27,7 @@ class ConditionalLayerNorm(nn.Module):
         gamma, beta = self.weight, self.bias
         if self.cond is not None:
             c = self.cond
-            if c.dim() == 2:  # one condition per sequence, broadcast over positions
+            if c.dim() == 2 and x.dim() == 3:  # one condition per sequence, broadcast over positions
                 c = c[:, None, :]
             gamma = gamma + self.cond_gamma(c)
             beta = beta + self.cond_beta(c)

@@ -1,0 +1,3 @@
+from .task import CondLMTask as TASK
+
+__all__ = ["TASK"]
