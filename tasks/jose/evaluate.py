@@ -1,0 +1,117 @@
+"""Evaluation helpers for embeddings: word-similarity Spearman, k-NN document classification and
+spherical k-means clustering NMI. Plain torch/numpy, so no scikit-learn or scipy is needed."""
+import math
+from collections import Counter
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+
+def rankdata(x):
+    """Ranks 1..n, ties get their average rank (as scipy.stats.rankdata)."""
+    x = np.asarray(x, dtype=np.float64)
+    order = np.argsort(x, kind="mergesort")
+    ranks = np.empty(len(x))
+    sx = x[order]
+    i = 0
+    while i < len(x):
+        j = i
+        while j + 1 < len(x) and sx[j + 1] == sx[i]:
+            j += 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
+
+
+def spearman(a, b):
+    """Spearman rank correlation (Pearson correlation of the ranks); nan with fewer than 2 pairs."""
+    if len(a) < 2:
+        return float("nan")
+    ra, rb = rankdata(a), rankdata(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    den = math.sqrt((ra * ra).sum() * (rb * rb).sum())
+    return float((ra * rb).sum() / den) if den else float("nan")
+
+
+def word_similarity(model, pairs):
+    """pairs: (w1, w2, gold score). Spearman of model cosines vs gold over the pairs whose words are
+    both in the vocabulary; returns (spearman, pairs used, pairs skipped)."""
+    got, gold, skipped = [], [], 0
+    for w1, w2, score in pairs:
+        if w1 in model.index and w2 in model.index:
+            got.append(model.similarity(w1, w2))
+            gold.append(score)
+        else:
+            skipped += 1
+    return spearman(got, gold), len(got), skipped
+
+
+def knn_accuracy(vectors, labels, k=3, batch=1024):
+    """Leave-one-out k-NN classification by cosine: each document takes the majority label of its k
+    nearest other documents (ties go to the label of the nearest among the tied)."""
+    X = F.normalize(torch.as_tensor(np.asarray(vectors), dtype=torch.float32), dim=1)
+    labels = list(labels)
+    n = len(labels)
+    if n != len(X):
+        raise ValueError(f"{len(X)} vectors but {n} labels")
+    k = min(k, n - 1)
+    if k < 1:
+        return float("nan")
+    correct = 0
+    for s in range(0, n, batch):
+        sims = X[s : s + batch] @ X.T
+        sims[torch.arange(len(sims)), torch.arange(s, s + len(sims))] = -float("inf")
+        nearest = sims.topk(k, dim=1).indices.tolist()
+        for i, idx in enumerate(nearest):
+            votes = Counter(labels[j] for j in idx)
+            best = max(votes.values())
+            pred = next(labels[j] for j in idx if votes[labels[j]] == best)
+            correct += pred == labels[s + i]
+    return correct / n
+
+
+def spherical_kmeans(vectors, k, iters=50, seed=0):
+    """Cluster unit vectors by cosine (k-means++ seeding, centroids renormalised). Returns labels."""
+    X = F.normalize(torch.as_tensor(np.asarray(vectors), dtype=torch.float32), dim=1)
+    g = torch.Generator().manual_seed(seed)
+    n = len(X)
+    k = min(k, n)
+    centres = [int(torch.randint(n, (1,), generator=g))]
+    dist = 1 - X @ X[centres[0]]
+    for _ in range(1, k):
+        p = dist.clamp(min=0) ** 2
+        nxt = int(torch.multinomial(p, 1, generator=g)) if p.sum() > 0 else int(torch.randint(n, (1,), generator=g))
+        centres.append(nxt)
+        dist = torch.minimum(dist, 1 - X @ X[nxt])
+    C = X[centres].clone()
+    assign = None
+    for _ in range(iters):
+        new = (X @ C.T).argmax(1)
+        if assign is not None and torch.equal(new, assign):
+            break
+        assign = new
+        sums = torch.zeros_like(C).index_add_(0, assign, X)
+        empty = sums.norm(dim=1) == 0
+        C = torch.where(empty[:, None], C, F.normalize(sums, dim=1))
+    return assign.tolist()
+
+
+def nmi(a, b):
+    """Normalised mutual information with the arithmetic-mean normaliser (scikit-learn's default)."""
+    n = len(a)
+    if n == 0:
+        return float("nan")
+    ca, cb, cab = Counter(a), Counter(b), Counter(zip(a, b))
+    mi = sum(c / n * math.log(c * n / (ca[x] * cb[y])) for (x, y), c in cab.items())
+    ha = -sum(c / n * math.log(c / n) for c in ca.values())
+    hb = -sum(c / n * math.log(c / n) for c in cb.values())
+    if ha == 0 and hb == 0:
+        return 1.0
+    return mi / ((ha + hb) / 2) if ha + hb else 0.0
+
+
+def clustering_nmi(vectors, labels, seed=0):
+    """Spherical k-means with as many clusters as labels, scored by NMI against the labels."""
+    k = len(set(labels))
+    return nmi(spherical_kmeans(vectors, k, seed=seed), list(labels))
