@@ -38,6 +38,10 @@ forced_prefix=None, use_cache=True) -> list[list[Hypothesis]]``
     current row that new row i continues) and then appends one token per row; ``.generated``
     holds the tokens appended so far, ``.prompt_index`` the prompt of each row.
 
+The repetition penalty and the n-gram ban look at the generated tokens only (copying from the
+source stays free). A seed makes a call reproducible; the same prompt sampled in a different
+batch draws different samples (the RNG is shared by the batch's rows).
+
 How the cache stays exact: prompts are left-padded, padded keys are masked out and position ids
 count valid tokens only, so a padded row computes what it computes alone. The prompt is run once
 with its full mask (UniLM or causal) into a transformers DynamicCache; each step then runs only

@@ -1,0 +1,3 @@
+from .task import NL2SQLTask as TASK
+
+__all__ = ["TASK"]

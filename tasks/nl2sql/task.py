@@ -1,0 +1,174 @@
+"""nl2sql: a question about a table -> a TableQA query, rendered as SQL and run on SQLite."""
+import hashlib
+import json
+from pathlib import Path
+
+import torch
+
+from nlpkit.data import check_file, write_jsonl
+from nlpkit.errors import NlpkitError
+from nlpkit.task import Task
+
+from . import features
+from .decode import decode, value_tags
+from .model import NL2SQLModel, nl2sql_loss
+from .reader import find_tables, read_questions
+from .scoring import score
+from .sql import Database, render
+
+
+class NL2SQLTask(Task):
+    """Question + table -> SQL executed on SQLite (TableQA / WikiSQL format)."""
+
+    name = "nl2sql"
+    metric = "logic_form_acc"
+    sample = {"train": "sample/train.json", "dev": "sample/dev.json"}
+
+    def __init__(self, cfg, state=None):
+        super().__init__(cfg, state)
+        self._dbs = {}  # key (a resolved path, or "memory:<digest>") -> Database
+
+    # ---- tables ----------------------------------------------------------------------------
+    def database(self, key):
+        if key not in self._dbs or self._dbs[key].stale():
+            self._dbs[key] = Database.open(key)
+        return self._dbs[key]
+
+    def _table(self, record):
+        db = self.database(record["tables"])
+        return db, db.table(record["table_id"])
+
+    # ---- data ------------------------------------------------------------------------------
+    def read(self, path, need_sql=True):
+        """TableQA questions; the tables come from `tables=` or the file next to them (train.tables.json)."""
+        check_file(path)
+        key = str(find_tables(path, self.cfg.tables).resolve())
+        db = self.database(key)
+        records = read_questions(path, db, key, need_sql)
+        for r in records:
+            r["tables_version"] = db.version[:16]  # a changed tables file re-encodes cached features
+        return records
+
+    def read_inputs(self, path):
+        return self.read(path, need_sql=False)
+
+    def texts(self, records):
+        seen = set()
+        for r in records:
+            yield r["question"]
+            if (r["tables"], r["table_id"]) in seen:
+                continue
+            seen.add((r["tables"], r["table_id"]))
+            db, table = self._table(r)
+            yield from table.header
+            for j, kind in enumerate(table.types):
+                if kind == "text":
+                    yield from db.values(table.id, j)
+
+    def encode(self, record, with_labels=True):
+        db, table = self._table(record)
+        return features.encode(record, table, lambda j: db.values(table.id, j), self.tokenizer, self.cfg,
+                               with_labels=with_labels and record.get("sql") is not None)
+
+    def collate(self, feats):
+        """Training batches (inference batches come from _infer, without word dropout)."""
+        return features.collate(feats, self.tokenizer, self.cfg.word_dropout)
+
+    # ---- model -----------------------------------------------------------------------------
+    def build_model(self, source):
+        return NL2SQLModel(source, self.tokenizer, tiny=self.cfg.tiny)
+
+    def loss(self, model, batch):
+        return nl2sql_loss(model(batch), batch)
+
+    # ---- inference -------------------------------------------------------------------------
+    @torch.no_grad()
+    def _infer(self, model, records):
+        """Per record: the predicted query, its value spans and tags, and the encoded question."""
+        device = next(model.parameters()).device
+        size = self.cfg.trainer.eval_batch_size
+        results = []
+        for start in range(0, len(records), size):
+            chunk = records[start:start + size]
+            feats = [self.encode(r, with_labels=False) for r in chunk]
+            batch = {k: v.to(device) for k, v in features.collate(feats, self.tokenizer).items()}
+            out = model(batch)
+            for b, (r, f) in enumerate(zip(chunk, feats)):
+                db, table = self._table(r)
+                query, spans = decode(out, b, f["offsets"], r["question"], table,
+                                      lambda j: db.values(table.id, j), self.cfg.snap_values)
+                results.append({"query": query, "spans": spans, "offsets": f["offsets"],
+                                "tags": value_tags(out, b, len(f["offsets"]))})
+        return results
+
+    def predict(self, model, records, execute=True, **options):
+        """{"sql", "params", "query" (TableQA dict), "value_spans" (question character spans of the
+        condition values), "rows"} per record; rows come from the read-only connection."""
+        out = []
+        for r, res in zip(records, self._infer(model, records)):
+            db, table = self._table(r)
+            sql, params = render(res["query"], table)
+            item = {"sql": sql, "params": params, "query": res["query"], "value_spans": res["spans"]}
+            if execute:
+                item["rows"] = [list(row) for row in db.execute(sql, params)]
+            out.append(item)
+        return out
+
+    def evaluate(self, model, records, output=None, **options):
+        missing = [r for r in records if r.get("sql") is None]
+        if missing:
+            raise NlpkitError(f"evaluate needs gold queries: question '{missing[0]['question']}' has no 'sql'")
+        items = []
+        for r, res in zip(records, self._infer(model, records)):
+            db, table = self._table(r)
+            items.append({"pred": res["query"], "gold": r["sql"], "table": table, "db": db, "table_id": table.id,
+                          "pred_tags": res["tags"],
+                          "gold_tags": features.gold_tags(r["sql"], r["question"], res["offsets"], table)})
+        if output:
+            write_jsonl(output, [{"table_id": r["table_id"], "question": r["question"], "sql": r["sql"],
+                                  "pred": it["pred"]} for r, it in zip(records, items)])
+        return score(items)
+
+    def write_predictions(self, path, records, predictions):
+        """TableQA lines: the predicted `sql` dict, plus the SQL text and its parameters."""
+        write_jsonl(path, [{"table_id": r["table_id"], "question": r["question"], "sql": p["query"],
+                            "sql_text": p["sql"], "params": p["params"]} for r, p in zip(records, predictions)])
+
+    def as_record(self, item, table=None, **options):
+        """A question (with table=TABLE_DICT or a table id), or a dict {"question", "table_id"|"table"}."""
+        if isinstance(item, dict):
+            question = item.get("question")
+            table = item.get("table", table if table is not None else item.get("table_id"))
+        else:
+            question = item
+        if not isinstance(question, str) or not question.strip():
+            raise NlpkitError("nl2sql needs a non-empty question")
+        if table is None:
+            raise NlpkitError("nl2sql needs the table: pipeline(question, table={...} or a table id)")
+        if isinstance(table, dict):
+            key = "memory:" + hashlib.sha256(json.dumps(table, ensure_ascii=False, sort_keys=True,
+                                                        default=str).encode()).hexdigest()
+            if key not in self._dbs:
+                self._dbs[key] = Database.from_tables([table])
+            return {"table_id": str(table.get("id")), "question": question.strip(), "sql": None, "tables": key}
+        key = self._find_table(str(table))
+        return {"table_id": str(table), "question": question.strip(), "sql": None, "tables": key}
+
+    def _find_table(self, table_id):
+        """The database holding a table id: `tables=`, else the tables of the run's dev and train data."""
+        places = []
+        if self.cfg.tables:
+            places.append(Path(self.cfg.tables))
+        for split in ("dev", "train"):
+            questions = self.cfg.data.get(split) or self.sample_path(split)
+            if questions and Path(questions).exists():
+                try:
+                    places.append(find_tables(questions))
+                except NlpkitError:
+                    continue
+        for place in places:
+            key = str(Path(place).resolve())
+            if table_id in self.database(key).tables:
+                return key
+        raise NlpkitError(f"table '{table_id}' not found in {', '.join(map(str, places)) or 'any known tables file'}; "
+                          "pass table={...} or tables=PATH")

@@ -1,0 +1,116 @@
+"""nl2sql end to end: `nlpkit train task=nl2sql` on the bundled sample reaches the issue's thresholds on
+held-out questions (including tables only in dev), and the run serves the pipeline, predict and evaluate."""
+import json
+
+import pytest
+
+from nlpkit import pipeline
+from nlpkit.cli import main
+from nlpkit.errors import NlpkitError
+from nlpkit.tasks.nl2sql import TASK
+
+SAMPLE = TASK.folder() / "sample"
+NEW_TABLE = {  # a table no question in the sample is about
+    "id": "kaoshi", "title": "期末考试成绩", "header": ["姓名", "班级", "数学成绩", "语文成绩"],
+    "types": ["text", "text", "real", "real"],
+    "rows": [["王小明", "一班", 92, 85], ["李华", "二班", 78, 90], ["张伟", "一班", 66, 72], ["赵敏", "二班", 88, 95]],
+}
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("nl2sql") / "run"
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("NLPKIT_CACHE", str(tmp_path_factory.mktemp("cache")))
+        assert main(["train", "task=nl2sql", f"output_dir={out}", "trainer.progress=false"]) == 0
+    return out
+
+
+def dev_only_questions(tmp_path):
+    """Dev questions on the tables that no training question is about."""
+    train_tables = {json.loads(line)["id"] for line in (SAMPLE / "train.tables.json").open(encoding="utf-8")}
+    lines = [line for line in (SAMPLE / "dev.json").open(encoding="utf-8")
+             if json.loads(line)["table_id"] not in train_tables]
+    (tmp_path / "unseen.json").write_text("".join(lines), encoding="utf-8")
+    tables = (SAMPLE / "dev.tables.json").read_text(encoding="utf-8")
+    (tmp_path / "unseen.tables.json").write_text(tables, encoding="utf-8")
+    return tmp_path / "unseen.json", len(lines)
+
+
+@pytest.mark.slow
+def test_trained_tiny_model_reaches_thresholds(run):
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    assert metrics["n"] >= 100  # held-out dev questions
+    assert metrics["logic_form_acc"] >= 0.8, metrics
+    assert metrics["exec_acc"] >= 0.85, metrics
+    for part in ("sel_acc", "agg_acc", "conn_acc", "cond_col_acc", "cond_op_acc", "cond_val_acc", "value_tag_f1"):
+        assert metrics[part] >= 0.8, (part, metrics)
+
+
+@pytest.mark.slow
+def test_tables_never_seen_in_training_are_read(run, tmp_path, capsys):
+    path, n = dev_only_questions(tmp_path)
+    assert n >= 40
+    assert main(["evaluate", f"model={run}", f"data={path}"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["n"] == n
+    assert metrics["logic_form_acc"] >= 0.7 and metrics["exec_acc"] >= 0.75, metrics
+
+
+# questions on NEW_TABLE with their gold queries: every agg but MIN, three ops, both connectors
+NEW_QUESTIONS = [
+    ("一班的数学成绩平均是多少", {"sel": [2], "agg": [1], "cond_conn_op": 0, "conds": [[1, 2, "一班"]]}),
+    ("数学成绩大于80的姓名有哪些", {"sel": [0], "agg": [0], "cond_conn_op": 0, "conds": [[2, 0, "80"]]}),
+    ("李华的语文成绩是多少", {"sel": [3], "agg": [0], "cond_conn_op": 0, "conds": [[0, 2, "李华"]]}),
+    ("语文成绩最高是多少", {"sel": [3], "agg": [2], "cond_conn_op": 0, "conds": []}),
+    ("二班有几个人", {"sel": [0], "agg": [4], "cond_conn_op": 0, "conds": [[1, 2, "二班"]]}),
+    ("班级是一班并且语文成绩低于80的姓名", {"sel": [0], "agg": [0], "cond_conn_op": 1, "conds": [[1, 2, "一班"], [3, 1, "80"]]}),
+    ("数学成绩不等于92的学生的语文成绩总和是多少", {"sel": [3], "agg": [5], "cond_conn_op": 0, "conds": [[2, 3, "92"]]}),
+    ("姓名是王小明或赵敏的数学成绩", {"sel": [2], "agg": [0], "cond_conn_op": 2, "conds": [[0, 2, "王小明"], [0, 2, "赵敏"]]}),
+]
+
+
+@pytest.mark.slow
+def test_pipeline_on_a_new_table_dict(run):
+    nl2sql = pipeline("nl2sql", model=str(run))
+    outs = nl2sql([q for q, _ in NEW_QUESTIONS], table=NEW_TABLE)
+    db = nl2sql.task.database(nl2sql.task.as_record("x", table=NEW_TABLE)["tables"])
+    for out in outs:
+        assert set(out) == {"sql", "params", "query", "value_spans", "rows"}
+        assert out["sql"].startswith("SELECT ") and all(str(p) not in out["sql"] for p in out["params"])  # bound
+        assert out["rows"] == [list(r) for r in db.run(out["query"], "kaoshi")]
+    right = [out["query"] == gold for out, (_, gold) in zip(outs, NEW_QUESTIONS)]
+    assert sum(right) >= 6, [(q, out["query"]) for (q, _), out in zip(NEW_QUESTIONS, outs)]
+    first = outs[0]
+    if right[0]:
+        assert first["rows"] == [[79.0]] and first["params"] == ["一班"]
+        assert "一班的数学成绩平均是多少"[slice(*first["value_spans"][0])] == "一班"
+
+
+@pytest.mark.slow
+def test_pipeline_by_table_id_and_batches(run):
+    nl2sql = pipeline("nl2sql", model=str(run))
+    city = next(t for t in map(json.loads, (SAMPLE / "train.tables.json").open(encoding="utf-8"))
+                if t["title"].endswith("城市经济数据"))
+    unseen = json.loads((SAMPLE / "dev.json").read_text(encoding="utf-8").splitlines()[-1])  # a dev-only table
+    items = [{"question": "一共有多少个城市", "table_id": city["id"]},
+             {"question": unseen["question"], "table_id": unseen["table_id"]}]
+    batch = nl2sql(items)
+    assert batch == [nl2sql(x["question"], table=x["table_id"]) for x in items]
+    assert batch[0]["query"] == {"sel": [0], "agg": [4], "cond_conn_op": 0, "conds": []} and batch[0]["rows"] == [[13]]
+    with pytest.raises(NlpkitError, match="table 'nope' not found"):
+        nl2sql("随便问问", table="nope")
+
+
+@pytest.mark.slow
+def test_predict_writes_tableqa_lines(run, tmp_path):
+    out = tmp_path / "pred.json"
+    assert main(["predict", f"model={run}", f"input={SAMPLE / 'dev.json'}", f"output={out}"]) == 0
+    lines = [json.loads(line) for line in out.open(encoding="utf-8")]
+    gold = [json.loads(line) for line in (SAMPLE / "dev.json").open(encoding="utf-8")]
+    assert len(lines) == len(gold)
+    assert all(set(x) == {"table_id", "question", "sql", "sql_text", "params"} for x in lines)
+    assert set(lines[0]["sql"]) == {"sel", "agg", "cond_conn_op", "conds"}
+    # the predictions are themselves a TableQA file: evaluating them against the gold agrees
+    agree = sum(p["sql"]["sel"] == g["sql"]["sel"] for p, g in zip(lines, gold)) / len(gold)
+    assert agree >= 0.8
