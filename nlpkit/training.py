@@ -145,10 +145,12 @@ class EMA:
         self.shadow = {k: v.detach().clone().float() for k, v in model.state_dict().items() if v.is_floating_point()}
 
     @torch.no_grad()
-    def update(self, model):
+    def update(self, model, step=None):
+        # warm-up: early averages must not keep a large share of the random initial weights
+        decay = self.decay if step is None else min(self.decay, (1 + step) / (10 + step))
         for k, v in model.state_dict().items():
             if k in self.shadow:
-                self.shadow[k].mul_(self.decay).add_(v.float(), alpha=1 - self.decay)
+                self.shadow[k].mul_(decay).add_(v.float(), alpha=1 - decay)
 
     @torch.no_grad()
     def swap(self, model):
@@ -260,7 +262,7 @@ def train_task(task, cfg):
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
             if ema:
-                ema.update(raw)
+                ema.update(raw, state["step"])
             state["step"] += 1
             state["batch"] = i + 1
             bar.update(1)

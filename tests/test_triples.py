@@ -3,6 +3,7 @@ evaluate / predict / pipeline on held-out records."""
 import json
 
 import pytest
+import torch
 
 from nlpkit import pipeline
 from nlpkit.cli import main
@@ -14,7 +15,14 @@ Triples = get_task_class("triples")
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     out = tmp_path_factory.mktemp("triples") / "run"
-    assert main(["train", "task=triples", f"output_dir={out}", "trainer.progress=false"]) == 0
+    # one thread: the tiny model gains little from a second one, and loses several-fold to thread
+    # contention when other work shares the two cores
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["train", "task=triples", f"output_dir={out}", "trainer.progress=false"]) == 0
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 
