@@ -1,0 +1,4 @@
+"""Reading comprehension by UniLM seq2seq over several passages, with "no answer"."""
+from .task import ReadingTask
+
+TASK = ReadingTask

@@ -1,0 +1,198 @@
+"""Reading comprehension by UniLM seq2seq: `[CLS] passage [SEP] question [SEP] answer [SEP]`.
+
+Passage and question are the source (segment 0, bidirectional), the answer the target (segment 1,
+left to right). A passage that does not contain any gold answer is trained to answer [SEP] at
+once ("no answer"). Each epoch one passage per question is drawn (in collate, with torch's RNG);
+decoding votes over all passages of a question (decoding.py)."""
+import torch
+from omegaconf import OmegaConf
+
+from nlpkit.data import pad, write_jsonl
+from nlpkit.errors import NlpkitError
+from nlpkit.model import run_bert, unilm_mask
+from nlpkit.model.lm import BertLM
+from nlpkit.task import Task
+
+from .decoding import answer_questions
+from .metrics import reading_scores
+from .reader import gold_answers, read_questions, squad_flat_record, webqa_record
+
+INPUT = "<input>"
+
+
+class ReadingLM(BertLM):
+    """BertLM that can score only selected positions: the answer is a few tokens of a long
+    passage, so the MLM head (hidden x vocab) runs on those alone when training."""
+
+    def forward(self, input_ids, token_type_ids, attention_mask, select=None):
+        if select is None:
+            return super().forward(input_ids, token_type_ids, attention_mask)
+        hidden = run_bert(self.bert, input_ids, token_type_ids, unilm_mask(token_type_ids, attention_mask))
+        return self.cls(hidden[select])
+
+
+class ReadingTask(Task):
+    """Reading comprehension over several passages by UniLM seq2seq, with "no answer"."""
+
+    name = "reading"
+    metric = "final"
+    sample = {"train": "sample/train.json", "dev": "sample/dev.json"}
+
+    # ---- data ------------------------------------------------------------------------------
+    def read(self, path):
+        """WebQA / SogouQA JSON (list or JSONL) or SQuAD / CMRC2018 files, with gold answers."""
+        return read_questions(path, self.cfg.answer_sep)
+
+    def read_inputs(self, path):
+        """predict input: the same formats, "answer" fields optional, passages may be plain strings."""
+        return read_questions(path, self.cfg.answer_sep, need_answers=False)
+
+    def texts(self, records):
+        for r in records:
+            yield r["question"]
+            for p in r["passages"]:
+                yield p["passage"]
+                yield from p["answers"]
+
+    def _encode_passages(self, record):
+        """Per passage: (prompt ids `[CLS] passage [SEP] question [SEP]`, passage ids, their char offsets)."""
+        tok = self.tokenizer
+        q_ids = tok.token_ids(record["question"])[: self.cfg.max_q_len]
+        out = []
+        for p in record["passages"]:
+            enc = tok.encode(p["passage"], maxlen=self.cfg.max_p_len + 2)
+            ids, offsets = enc.input_ids[1:-1], enc.offsets[1:-1]
+            out.append(([tok.cls_id] + ids + [tok.sep_id] + q_ids + [tok.sep_id], ids, offsets))
+        return out
+
+    def _target(self, text, ids, offsets, golds):
+        """Token ids of the first gold alternative found in the kept part of the passage ([] if none).
+
+        The passage's own tokens are used when the answer covers whole tokens, so that the
+        target is exactly a substring that extractive decoding can produce."""
+        kept = text[: offsets[-1][1]] if offsets else ""
+        for gold in golds:
+            start = kept.find(gold)
+            if start < 0:
+                continue
+            end = start + len(gold)
+            first = next((i for i, (s, _) in enumerate(offsets) if s == start), None)
+            last = next((i for i, (_, e) in enumerate(offsets) if e == end), None)
+            if first is not None and last is not None and last >= first:
+                target = ids[first : last + 1]
+            else:
+                target = self.tokenizer.token_ids(gold)
+            return target[: self.cfg.max_a_len]
+        return []
+
+    def encode(self, record):
+        golds = gold_answers(record)
+        sources, targets = [], []
+        for p, (prompt, ids, offsets) in zip(record["passages"], self._encode_passages(record)):
+            sources.append(prompt)
+            targets.append(self._target(p["passage"], ids, offsets, golds))
+        return {"sources": sources, "targets": targets}
+
+    def length(self, feature):
+        return max(len(s) for s in feature["sources"]) + max(len(t) for t in feature["targets"]) + 1
+
+    def collate(self, features):
+        sep = self.tokenizer.sep_id
+        ids, types = [], []
+        for f in features:
+            k = int(torch.randint(len(f["sources"]), (1,)))  # one passage per question per epoch
+            source, target = f["sources"][k], f["targets"][k]
+            ids.append(source + target + [sep])
+            types.append([0] * len(source) + [1] * (len(target) + 1))
+        return {
+            "input_ids": pad(ids, self.tokenizer.pad_id),
+            "token_type_ids": pad(types, 0),
+            "attention_mask": pad([[1] * len(x) for x in ids], 0),
+        }
+
+    # ---- model -----------------------------------------------------------------------------
+    def build_model(self, source):
+        return ReadingLM(source, self.tokenizer, mask="unilm", tiny=self.cfg.tiny)
+
+    def loss(self, model, batch):
+        ids, types, mask = batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
+        # position t predicts token t+1 wherever t+1 is an answer token or its closing [SEP]
+        select = torch.zeros_like(mask, dtype=torch.bool)
+        select[:, :-1] = types[:, 1:].bool() & mask[:, 1:].bool()
+        logits = model(ids, types, mask, select=select)
+        labels = ids[:, 1:][select[:, :-1]]
+        return torch.nn.functional.cross_entropy(logits.float(), labels)
+
+    # ---- inference -------------------------------------------------------------------------
+    def _decode_settings(self, options):
+        settings = OmegaConf.to_container(self.cfg.decode)
+        for key, value in options.items():
+            if key == "passages":  # the pipeline hands its call options on; as_record used them
+                continue
+            if key not in settings:
+                raise NlpkitError(f"reading: unknown option '{key}'; valid: {', '.join(settings)}")
+            settings[key] = value
+        return settings
+
+    def predict(self, model, records, **options):
+        """Per record {"answer", "score", "votes"} (and "id" when the record has one); an empty
+        answer means no passage holds one."""
+        settings = self._decode_settings(options)
+        tok = self.tokenizer
+        banned = {tok.pad_id, tok.cls_id, tok.mask_id}
+        out = []
+        for chunk in self._chunks(records):
+            encoded = [self._encode_passages(r) for r in chunk]
+            answers = answer_questions(
+                model, [[(prompt, ids) for prompt, ids, _ in e] for e in encoded],
+                sep_id=tok.sep_id, pad_id=tok.pad_id, max_len=self.cfg.max_a_len, mode=settings["mode"],
+                how=settings["vote"], beam_size=int(settings["beam_size"]), banned=banned,
+            )
+            for record, enc, ans in zip(chunk, encoded, answers):
+                result = {"answer": self._answer_text(record, enc, ans), "score": ans.score, "votes": ans.votes}
+                out.append({"id": record["id"], **result} if record.get("id") is not None else result)
+        return out
+
+    def _chunks(self, records):
+        """Questions decoded together: about eval_batch_size passages, at least one question."""
+        chunk, rows = [], 0
+        for r in records:
+            if chunk and rows + len(r["passages"]) > self.cfg.trainer.eval_batch_size:
+                yield chunk
+                chunk, rows = [], 0
+            chunk.append(r)
+            rows += len(r["passages"])
+        if chunk:
+            yield chunk
+
+    def _answer_text(self, record, encoded, answer):
+        """The answer as written in the first voting passage that holds its tokens (original case
+        and spacing); the tokenizer's decoding when no passage does (abstractive answers)."""
+        n = len(answer.ids)
+        if not n:
+            return ""
+        for k in answer.voters:
+            _, ids, offsets = encoded[k]
+            for i in range(len(ids) - n + 1):
+                if ids[i : i + n] == answer.ids:
+                    return record["passages"][k]["passage"][offsets[i][0] : offsets[i + n - 1][1]]
+        return self.tokenizer.decode(answer.ids)
+
+    def evaluate(self, model, records, output=None, **options):
+        predictions = self.predict(model, records, **options)
+        golds = [gold_answers(r) for r in records]
+        scores = reading_scores([p["answer"] for p in predictions], golds)
+        if output:
+            write_jsonl(output, [{"id": r["id"], "question": r["question"], "gold": g, **p}
+                                 for r, g, p in zip(records, golds, predictions)])
+        return scores
+
+    def as_record(self, item, passages=None, **options):
+        """pipeline(question, passages=[...]) or a WebQA / SQuAD-style dict -> a record."""
+        if isinstance(item, str):
+            if passages is None:
+                raise NlpkitError('reading: give the passages, e.g. pipe(question, passages=["...", "..."])')
+            item = {"question": item, "passages": [passages] if isinstance(passages, str) else passages}
+        if isinstance(item, dict) and "context" in item and "passages" not in item:
+            return squad_flat_record(item, INPUT, None, need_answers=False)
+        return webqa_record(item, INPUT, None, self.cfg.answer_sep, need_answers=False)
