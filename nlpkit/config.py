@@ -84,6 +84,8 @@ def _parse(value):
         parsed = yaml.safe_load(value) if value.strip() else value
     except yaml.YAMLError:
         return value
+    if "#" in value and (parsed is None or isinstance(parsed, str)):
+        return value  # YAML would drop '#...' as a comment: answer_sep=# means the character
     if isinstance(parsed, str):  # YAML 1.1 reads 1e-3 as a string
         try:
             return float(parsed)

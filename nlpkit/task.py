@@ -8,6 +8,7 @@ import inspect
 from pathlib import Path
 
 from .data import read_jsonl, write_jsonl
+from .errors import NlpkitError
 
 
 class Task:
@@ -73,6 +74,10 @@ class Task:
     def predict(self, model, records, **options):
         """A list of input records -> a list of JSON-serialisable predictions, one per record."""
         raise NotImplementedError
+
+    def stream(self, model, record, **options):
+        """One input record -> an iterator of partial outputs (pipeline(..., stream=True))."""
+        raise NlpkitError(f"task {self.name} does not stream its output; call the pipeline without stream=True")
 
     def evaluate(self, model, records, **options):
         """Score the model on gold records: a dict of metrics containing self.metric."""

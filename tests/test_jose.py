@@ -1,4 +1,4 @@
-"""jose: the Riemannian update equals the paper's rule term by term; a model trained on the bundled
+"""jose: the compiled loops take the paper's Riemannian steps, term by term; a model trained on the bundled
 topical sample puts same-topic documents and words together; files, resume and bad input."""
 import collections
 import json
@@ -12,10 +12,11 @@ from nlpkit.config import build_config
 from nlpkit.errors import DataError, NlpkitError
 from nlpkit.registry import get_task_class
 from nlpkit.tasks.jose import JoseModel, load
+from nlpkit.tasks.jose import kernel
 from nlpkit.tasks.jose import task as jose_task
 from nlpkit.tasks.jose.segment import Splitter
 from nlpkit.tasks.jose.evaluate import knn_accuracy, nmi, spearman, spherical_kmeans
-from nlpkit.tasks.jose.train import JoseTrainer, hinge_updates
+from nlpkit.tasks.jose.train import JoseTrainer
 
 TASK = get_task_class("jose")
 
@@ -26,46 +27,75 @@ def fit(tmp_path, *overrides, name="run"):
 
 
 # ---- the update rule ----------------------------------------------------------------------------
-def reference_steps(G, K, valid, neg_is_u, margin, alpha):
-    """The paper's Riemannian SGD, one hinge term at a time: for each active term and each of its
-    parameters x with Euclidean gradient e, step -(1 + cos(x, e)) (I - x x^T) e; sum, retract."""
-    B, R, D = G.shape
-    E = G / G.norm(dim=2, keepdim=True)
-    out = E.clone()
-    for b in range(B):
-        step = torch.zeros(R, D, dtype=G.dtype)
-        u = E[b, 0]
-        for k in range(K):
-            n = E[b, 1 + k]
-            for j in range(R - 1 - K):
-                t = E[b, 1 + K + j]
-                if not valid[b, j] or neg_is_u[b, k] or margin - u @ t + n @ t <= 0:
-                    continue
-                for row, x, e in ((0, u, -t), (1 + k, n, t), (1 + K + j, t, n - u)):
-                    proj = e - (x @ e) * x
-                    step[row] -= (1 + (x @ e) / e.norm()) * proj
-        out[b] = E[b] + alpha * step
-    return out / out.norm(dim=2, keepdim=True)
+def paper_steps(E, K, margin):
+    """The paper's Riemannian SGD for one block of unit rows E = [u, u'_1..u'_K, t_1..t_T], one hinge
+    term at a time: for each active term max(0, m - cos(u, t) + cos(u'_k, t)) and each of its
+    parameters x with Euclidean gradient e, the step -(1 + cos(x, e)) (I - x x^T) e. Returns the
+    summed step of every row (a negative equal to u is no term)."""
+    step = torch.zeros_like(E)
+    u = E[0]
+    for k in range(1, K + 1):
+        n = E[k]
+        for j in range(K + 1, len(E)):
+            t = E[j]
+            if torch.equal(n, u) or margin - u @ t + n @ t <= 0:
+                continue
+            for row, x, e in ((0, u, -t), (k, n, t), (j, t, n - u)):
+                step[row] -= (1 + (x @ e) / e.norm()) * (e - (x @ e) * x)
+    return step
 
 
-def test_update_equals_the_papers_rule_term_by_term():
-    g = torch.Generator().manual_seed(0)
-    B, K, T, D = 6, 2, 5, 8
-    G = torch.randn(B, 1 + K + T, D, generator=g, dtype=torch.float64)
-    G[:, 1 + K :] = 0.6 * G[:, 1 + K :] + 0.8 * G[:, :1]  # some hinges inactive, some active
-    G *= torch.rand(B, 1 + K + T, 1, generator=g, dtype=torch.float64) + 0.5  # rows of any norm
-    valid = torch.rand(B, T, generator=g) < 0.7
-    neg_is_u = torch.zeros(B, K, dtype=torch.bool)
-    neg_is_u[0, 1] = True
-    delta, loss = hinge_updates(G, K, valid, neg_is_u, 0.15, 0.05)
-    got = G + delta
-    got = got / got.norm(dim=2, keepdim=True)
-    want = reference_steps(G, K, valid, neg_is_u, 0.15, 0.05)
-    assert torch.allclose(got, want, atol=1e-10)
-    assert loss > 0
-    # frozen words (infer_vector): only the targets move
-    delta, _ = hinge_updates(G, K, valid, neg_is_u, 0.15, 0.05, update_words=False)
-    assert delta[:, : 1 + K].abs().max() == 0 and delta[:, 1 + K :].abs().max() > 0
+def unit_table(n, dim, seed, pull=()):
+    """Random unit rows; rows (a, b) in `pull` are moved towards row b, so some hinges are active and
+    some are not."""
+    g = torch.Generator().manual_seed(seed)
+    table = torch.nn.functional.normalize(torch.randn(n, dim, generator=g, dtype=torch.float64), dim=1)
+    for a, b in pull:
+        table[a] = torch.nn.functional.normalize(0.6 * table[a] + 0.8 * table[b], dim=0)
+    return table
+
+
+def test_training_loop_takes_the_papers_steps():
+    """kernel.train_span on positions 1 and 2 of a 4-word document: each position steps its context
+    block [u, u'_1, u'_2, contexts] and then its document block [u, u'_3, u'_4, d], the steps of a block
+    all taken from its values before any of them moves."""
+    V, K, alpha, margin = 12, 2, 0.05, 0.15
+    tokens, radius = np.array([0, 1, 2, 3]), np.array([1, 2])
+    negatives = np.array([[4, 5, 6, 7], [8, 9, 10, 2]])  # position 2's document block draws the word itself
+    table = unit_table(2 * V + 1, 16, 3, pull=[(V + w, w) for w in range(V)])
+    want = table.clone()
+    for p, r in ((1, 1), (2, 2)):
+        ctx = [V + int(tokens[j]) for j in range(max(p - r, 0), min(p + r + 1, 4)) if j != p]
+        neg = negatives[p - 1].tolist()
+        for targets, negs in ((ctx, neg[:K]), ([2 * V], neg[K:])):
+            rows = [int(tokens[p]), *negs, *targets]
+            new = torch.nn.functional.normalize(want[rows] + alpha * paper_steps(want[rows], K, margin), dim=1)
+            for slot in reversed(range(len(rows))):  # a negative equal to u: u's own step wins
+                want[rows[slot]] = new[slot]
+    got = table.float().numpy()
+    loss, terms = kernel.train_span(got, tokens, np.zeros(4, np.int64), 1, 3, radius, negatives, V, margin, alpha)
+    assert terms == (2 + 1) * K + (3 + 1) * K and loss > 0
+    assert np.abs(got - want.float().numpy()).max() < 2e-6
+    assert np.abs(got - table.float().numpy()).max() > 1e-3
+
+
+def test_document_fit_takes_the_papers_steps_with_words_frozen():
+    """kernel.fit_docs (infer_vector, the documents' refit): each document takes the summed steps of
+    all its words' hinges, each weighted, from the same document vector; words do not move."""
+    V, K, alpha, margin = 10, 2, 0.05, 0.15
+    table = unit_table(V + 2, 16, 4, pull=[(V, 0), (V + 1, 5)])
+    tokens, offsets = np.array([0, 1, 2, 3, 5, 6]), np.array([0, 4, 6])
+    weights = np.array([1.0, 0.5, 1.0, 0.25, 1.0, 0.8], np.float32)
+    negatives = np.array([[7, 8], [9, 1], [4, 5], [6, 7], [8, 9], [2, 3]])
+    want = table.clone()
+    for d in range(2):
+        step = sum(weights[i] * paper_steps(table[[tokens[i], *negatives[i], V + d]], K, margin)[-1]
+                   for i in range(offsets[d], offsets[d + 1]))
+        want[V + d] = torch.nn.functional.normalize(table[V + d] + alpha * step, dim=0)
+    got = table.float().numpy()
+    assert kernel.fit_docs(got, tokens, offsets, V, weights, negatives, margin, alpha) > 0
+    assert np.abs(got - want.float().numpy()).max() < 2e-6
+    assert np.abs(got[V:] - table[V:].float().numpy()).max() > 1e-3 and np.array_equal(got[:V], table[:V].float())
 
 
 # ---- a model trained on the bundled sample ------------------------------------------------------

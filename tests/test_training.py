@@ -78,6 +78,17 @@ def test_unknown_key_lists_valid_keys():
         build_config(Seq2Seq, ["trainer.epoch=3"])
     cfg = build_config(Seq2Seq, ["trainer.lr=3e-4", "decode.beam_size=4", "data.dev=null"])
     assert cfg.trainer.lr == 3e-4 and cfg.decode.beam_size == 4 and cfg.data.dev is None
+    # '#' is a character on the command line, not the start of a YAML comment
+    cfg = build_config(get_task_class("reading"), ["answer_sep=#", "data.train=a #1.txt"])
+    assert cfg.answer_sep == "#" and cfg.data.train == "a #1.txt"
+
+
+def test_stream_on_a_task_that_cannot_stream_is_a_clean_error():
+    from nlpkit.pipelines import Pipeline
+
+    triples = get_task_class("triples")
+    with pytest.raises(NlpkitError, match="triples does not stream"):
+        Pipeline(triples(build_config(triples)), model=None)("文本", stream=True)
 
 
 def test_ema_swap_round_trips():

@@ -68,14 +68,9 @@ class JoseModel:
     def most_similar(self, word, topn=10):
         """[(word, cosine)] nearest to a word (itself excluded) or to a vector, most similar first."""
         if isinstance(word, str):
-            exclude, query = self._row(word), self.words[self._row(word)]
-        else:
-            exclude, query = None, F.normalize(torch.as_tensor(np.asarray(word), dtype=torch.float32), dim=0)
-        sims = self.words @ query
-        if exclude is not None:
-            sims[exclude] = -float("inf")
-        top = sims.topk(min(topn, len(sims) - (exclude is not None)))
-        return [(self.vocab.words[i], float(s)) for s, i in zip(top.values.tolist(), top.indices.tolist())]
+            row = self._row(word)
+            return [(self.vocab.words[i], c) for i, c in _nearest(self.words, self.words[row], topn, row)]
+        return [(self.vocab.words[i], c) for i, c in _nearest(self.words, word, topn)]
 
     def has_doc(self, key):
         return int(key) in self._doc_row
@@ -91,16 +86,14 @@ class JoseModel:
         return self.docs[row].numpy().copy()
 
     def most_similar_docs(self, query, topn=10):
-        """[(document key, cosine)] nearest to a training document key or to a vector."""
+        """[(document key, cosine)] nearest to a training document key (itself excluded) or to a vector."""
         if isinstance(query, (int, np.integer)):
-            exclude, vec = self._doc_row.get(int(query)), torch.from_numpy(self.doc_vector(query))
+            self.doc_vector(query)  # a clear error for a key without a vector
+            row = self._doc_row[int(query)]
+            found = _nearest(self.docs, self.docs[row], topn, row)
         else:
-            exclude, vec = None, F.normalize(torch.as_tensor(np.asarray(query), dtype=torch.float32), dim=0)
-        sims = self.docs @ vec
-        if exclude is not None:
-            sims[exclude] = -float("inf")
-        top = sims.topk(min(topn, len(sims) - (exclude is not None)))
-        return [(int(self.doc_keys[i]), float(s)) for s, i in zip(top.values.tolist(), top.indices.tolist())]
+            found = _nearest(self.docs, query, topn)
+        return [(int(self.doc_keys[i]), c) for i, c in found]
 
     # ---- new documents -------------------------------------------------------------------------
     def tokenize(self, text):
@@ -175,3 +168,14 @@ def write_word2vec(path, keys, vectors, chunk=4096):
         for s in range(0, len(keys), chunk):
             block = np.char.mod("%.6f", vectors[s : s + chunk])
             f.write("".join(k + " " + " ".join(row) + "\n" for k, row in zip(keys[s : s + chunk], block)))
+
+
+def _nearest(matrix, query, topn, exclude=None):
+    """[(row, cosine)] of the unit rows of `matrix` nearest to `query` (normalised here), leaving out
+    row `exclude`; most similar first."""
+    query = F.normalize(torch.as_tensor(np.asarray(query), dtype=torch.float32), dim=0)
+    sims = matrix @ query
+    if exclude is not None:
+        sims[exclude] = -float("inf")
+    top = sims.topk(min(topn, len(sims) - (exclude is not None)))
+    return list(zip(top.indices.tolist(), top.values.tolist()))

@@ -126,7 +126,8 @@ class JoseTask(Task):
                 raise NlpkitError(f"{train_path}: no document keeps a word of the vocabulary")
             trainer = JoseTrainer(vocab.counts, corpus.n_docs, dim=j.dim, window=j.window, negative=j.negative,
                                   margin=j.margin, alpha=j.alpha, epochs=j.epochs, sample=j.sample,
-                                  batch_words=j.batch_words, threads=j.threads, seed=cfg.seed)
+                                  batch_words=j.batch_words, threads=j.threads, seed=cfg.seed,
+                                  refit_epochs=j.refit_epochs)
             start_epoch = _resume(trainer, out / RESUME_FILE) if cfg.resume else 0
             stats = trainer.train(corpus, progress=_progress_bar(cfg.trainer.progress, corpus.n_words * j.epochs),
                                   start_epoch=start_epoch,
