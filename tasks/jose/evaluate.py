@@ -71,12 +71,22 @@ def knn_accuracy(vectors, labels, k=3, batch=1024):
     return correct / n
 
 
-def spherical_kmeans(vectors, k, iters=50, seed=0):
-    """Cluster unit vectors by cosine (k-means++ seeding, centroids renormalised). Returns labels."""
+def spherical_kmeans(vectors, k, iters=50, seed=0, restarts=10):
+    """Cluster unit vectors by cosine (k-means++ seeding, centroids renormalised); of `restarts` runs,
+    the one with the largest total cosine to its centroids (one run can stop in a poor local
+    optimum). Returns labels."""
     X = F.normalize(torch.as_tensor(np.asarray(vectors), dtype=torch.float32), dim=1)
     g = torch.Generator().manual_seed(seed)
+    best, best_score = None, -float("inf")
+    for _ in range(restarts):
+        assign, score = _kmeans_once(X, min(k, len(X)), iters, g)
+        if score > best_score:
+            best, best_score = assign, score
+    return best.tolist()
+
+
+def _kmeans_once(X, k, iters, g):
     n = len(X)
-    k = min(k, n)
     centres = [int(torch.randint(n, (1,), generator=g))]
     dist = 1 - X @ X[centres[0]]
     for _ in range(1, k):
@@ -87,14 +97,15 @@ def spherical_kmeans(vectors, k, iters=50, seed=0):
     C = X[centres].clone()
     assign = None
     for _ in range(iters):
-        new = (X @ C.T).argmax(1)
+        sims = X @ C.T
+        new = sims.argmax(1)
         if assign is not None and torch.equal(new, assign):
             break
         assign = new
         sums = torch.zeros_like(C).index_add_(0, assign, X)
         empty = sums.norm(dim=1) == 0
         C = torch.where(empty[:, None], C, F.normalize(sums, dim=1))
-    return assign.tolist()
+    return assign, float(sims.gather(1, assign[:, None]).sum())
 
 
 def nmi(a, b):
