@@ -52,6 +52,9 @@ def test_causal_mask(tok, impl):
     a = run_bert(bert, ids, types, causal_mask(valid))
     b = run_bert(bert, changed, types, causal_mask(valid))
     assert torch.equal(a[0, :6], b[0, :6]) and not torch.allclose(a[0, 6:], b[0, 6:])
+    # the same through inputs_embeds (how a task adds features to the word embeddings)
+    embeds = bert.embeddings.word_embeddings(ids)
+    assert torch.allclose(run_bert(bert, None, types, causal_mask(valid), inputs_embeds=embeds), a, atol=1e-6)
 
 
 def test_float_zero_one_mask_would_mask_nothing(tok):

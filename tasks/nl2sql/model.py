@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nlpkit.model import additive, load_backbone, padding_mask
+from nlpkit.model import load_backbone, padding_mask, run_bert
 
 from .matching import LINK_FEATURES
 from .sql import AGGS, CONNS, OPS
@@ -59,9 +59,8 @@ class NL2SQLModel(nn.Module):
         """BERT over token embeddings plus the match tags (so attention can use them)."""
         embeds = self.bert.embeddings.word_embeddings(batch["input_ids"])
         embeds = embeds + self.tags(batch["tags"].to(embeds.dtype))
-        mask = additive(padding_mask(batch["attention_mask"]), embeds.dtype)
-        return self.bert(inputs_embeds=embeds, token_type_ids=batch["token_type_ids"],
-                         attention_mask=mask).last_hidden_state
+        return run_bert(self.bert, None, batch["token_type_ids"], padding_mask(batch["attention_mask"]),
+                        inputs_embeds=embeds)
 
     def forward(self, batch):
         h = self.encode(batch)
