@@ -31,6 +31,19 @@ def iter_lines(path):
             yield no, line.rstrip("\r\n")
 
 
+def iter_tsv_pairs(path, names, split_last=False):
+    """Yield (line_number, first, second) for every non-blank `first<TAB>second` line; names: the two
+    fields, for the error a line without a tab gets. split_last: split at the last tab (the second
+    field never holds one) rather than the first."""
+    for no, line in iter_lines(path):
+        if not line.strip():
+            continue
+        if "\t" not in line:
+            raise DataError(path, no, f"expected '{names[0]}<TAB>{names[1]}', found no tab")
+        first, second = line.rsplit("\t", 1) if split_last else line.split("\t", 1)
+        yield no, first, second
+
+
 def read_json_lines(path):
     """Yield (line_number, object) for every non-empty line of a JSONL file."""
     for no, line in iter_lines(path):

@@ -121,7 +121,7 @@ def test_bad_inputs(tmp_path, capsys):
     assert "missing.tsv: no such file" in _fails(capsys, tmp_path, f"data.train={tmp_path}/missing.tsv")
     bad = tmp_path / "notab.tsv"
     bad.write_text("标题\t内容很长\n没有制表符的一行\n", encoding="utf-8")
-    assert f"{bad}:2: expected `title<TAB>content`" in _fails(capsys, tmp_path, f"data.train={bad}")
+    assert f"{bad}:2: expected 'title<TAB>content', found no tab" in _fails(capsys, tmp_path, f"data.train={bad}")
     empty = tmp_path / "empty.tsv"
     empty.write_text("标题\t内容\n\t只有内容\n", encoding="utf-8")
     assert f"{empty}:2: field 'title': empty target" in _fails(capsys, tmp_path, f"data.train={empty}")

@@ -3,7 +3,7 @@
 import math
 import re
 
-from nlpkit.data import iter_lines, read_json_records, require
+from nlpkit.data import iter_lines, iter_tsv_pairs, read_json_records, require
 from nlpkit.errors import DataError
 
 # a sentence ends after Chinese/Western end punctuation (plus any closing quotes/brackets); a Western
@@ -72,12 +72,7 @@ def read_raw(path):
             else:
                 yield no, text, None, check_cond(obj["cond"], path, no)
         return
-    for no, line in iter_lines(path):
-        if not line.strip():
-            continue
-        if "\t" not in line:
-            raise DataError(path, no, "expected 'text<TAB>label'")
-        text, label = line.rsplit("\t", 1)
+    for no, text, label in iter_tsv_pairs(path, ("text", "label"), split_last=True):
         if not text.strip():
             raise DataError(path, no, "is empty", "text")
         yield no, text, _label(label, path, no), None

@@ -4,7 +4,7 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
-from nlpkit.data import check_file, iter_lines, pad, read_json_lines, write_jsonl
+from nlpkit.data import check_file, iter_lines, iter_tsv_pairs, pad, read_json_lines, write_jsonl
 from nlpkit.errors import DataError, NlpkitError
 from nlpkit.metrics import text_generation_scores
 from nlpkit.model.lm import BertLM, lm_loss
@@ -37,15 +37,8 @@ class Seq2SeqTask(Task):
         return {"src": src.strip(), "tgt": tgt.strip()}
 
     def _read_tsv(self, path):
-        records = []
-        for no, line in iter_lines(path):
-            if not line.strip():
-                continue
-            if "\t" not in line:
-                raise DataError(path, no, "expected `title<TAB>content`, found no tab")
-            title, content = line.split("\t", 1)
-            records.append(self._record(content, title, path, no))
-        return records
+        return [self._record(content, title, path, no)
+                for no, title, content in iter_tsv_pairs(path, ("title", "content"))]
 
     def _read_jsonl(self, path):
         records = []
