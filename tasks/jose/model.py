@@ -77,19 +77,22 @@ class JoseModel:
 
     def doc_vector(self, key):
         """Vector of training document `key` (its 0-based line number)."""
+        return self.docs[self._doc_index(key)].numpy().copy()
+
+    def _doc_index(self, key):
+        """Row in self.docs of training document `key`; a KeyError that says why when it has none."""
         row = self._doc_row.get(int(key))
         if row is None:
             n = self.settings.get("lines")
             why = f"line {key} is past the corpus ({n} lines)" if n is not None and not 0 <= key < n else (
                 f"line {key} has no vector: it was empty or all its words are rarer than min_count")
             raise KeyError(why)
-        return self.docs[row].numpy().copy()
+        return row
 
     def most_similar_docs(self, query, topn=10):
         """[(document key, cosine)] nearest to a training document key (itself excluded) or to a vector."""
         if isinstance(query, (int, np.integer)):
-            self.doc_vector(query)  # a clear error for a key without a vector
-            row = self._doc_row[int(query)]
+            row = self._doc_index(query)
             found = _nearest(self.docs, self.docs[row], topn, row)
         else:
             found = _nearest(self.docs, query, topn)

@@ -157,7 +157,7 @@ class JoseTrainer:
                         on_epoch_end(epoch + 1)
                 fit_documents(self.table.numpy(), 2 * self.n_words, lambda: corpus.chunks(self.chunk_words), self.keep,
                               self.sampler, self.negative, self.margin, self.alpha, self.refit_epochs,
-                              self.generators[0], pool if self.threads > 1 else None)
+                              self.generators[0], pool, self.threads)
         finally:
             torch.set_num_threads(previous)
         seconds = time.perf_counter() - start
@@ -166,14 +166,15 @@ class JoseTrainer:
                 "mean_loss": round(state["loss"] / max(state["terms"], 1), 6)}
 
 
-def fit_documents(table, first, chunks, keep, sampler, negative, margin, alpha, epochs, generator, pool=None):
+def fit_documents(table, first, chunks, keep, sampler, negative, margin, alpha, epochs, generator, pool=None,
+                  threads=1):
     """`epochs` passes of the document hinge with the word rows of `table` frozen (kernel.fit_docs),
     the learning rate decaying linearly from alpha. chunks(): iterable of (word ids, document index
     of each word, ascending), document i being row first + i. Each word's step is weighted by its
     subsampling keep probability (what training sees on average), so frequent words do not swamp a
-    document. pool: threads to share each chunk's documents out; documents are independent once the
-    words are frozen, so the result is the same with or without it."""
-    workers = pool._max_workers if pool else 1
+    document. pool (of `threads` threads): shares each chunk's documents out; documents are
+    independent once the words are frozen, so the result is the same with or without it."""
+    workers = threads if pool else 1
     for epoch in range(epochs):
         lr = alpha * max(1 - epoch / epochs, 1e-4)
         for ids, rows in chunks():
@@ -191,7 +192,7 @@ def fit_documents(table, first, chunks, keep, sampler, negative, margin, alpha, 
             def run(a, b):
                 kernel.fit_docs(table, tokens, offsets[a : b + 1], first + lo + a, weights, negatives, margin, lr)
 
-            list((pool.map if pool else map)(run, bounds[:-1], bounds[1:]))
+            list((pool.map if workers > 1 else map)(run, bounds[:-1], bounds[1:]))
 
 
 def infer_vectors(words, docs, counts, negative=2, margin=0.15, alpha=0.04, epochs=50, sample=1e-3, seed=1):
