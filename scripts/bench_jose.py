@@ -11,7 +11,9 @@ k-NN (k=3, cosine) against the topics.
 words/s = in-vocabulary corpus words x epochs / training seconds (vocabulary building excluded,
 reported apart; nlpkit's time includes its document refit after the epochs, and excludes numba's
 one-time compilation, reported as jit_s: it is cached on disk after the first run); CPU seconds are
-user+sys of the trainer (useful when other work shares the CPU).
+user+sys of the trainer (useful when other work shares the CPU). infer s: embedding the first
+--infer-docs documents as new ones with --infer-epochs passes (nlpkit's infer_vectors, one batch;
+gensim's infer_vector, one document at a time), one thread each.
 Usage: python scripts/bench_jose.py [--docs 10000] [--epochs 10] [--threads 2] [--jose-bin PATH]
 The last line printed is one JSON object.
 """
@@ -66,12 +68,18 @@ def cpu_now():
     return r.ru_utime + r.ru_stime
 
 
+def first_lines(path, n):
+    """The first n documents of the corpus, as word lists: the inputs of the infer_vector timing."""
+    with open(path, encoding="utf-8") as f:
+        return [line.split() for _, line in zip(range(n), f)]
+
+
 def run_ours(args, path, labels, workdir):
     from nlpkit.tasks.jose.corpus import EncodedCorpus, Vocab, count_words
     from nlpkit.tasks.jose.segment import Splitter
     from nlpkit.tasks.jose.evaluate import knn_accuracy
     from nlpkit.tasks.jose.kernel import compile_kernel
-    from nlpkit.tasks.jose.train import JoseTrainer
+    from nlpkit.tasks.jose.train import JoseTrainer, infer_vectors
 
     t0 = time.perf_counter()
     compile_kernel()  # numba compiles once per install (then loads from its cache): not training time
@@ -92,8 +100,12 @@ def run_ours(args, path, labels, workdir):
     acc = knn_accuracy(vectors, [labels[k] for k in corpus.keys])
     words = corpus.n_words
     corpus.close()
+    docs = [vocab.ids(d) for d in first_lines(path, args.infer_docs)]
+    t0 = time.perf_counter()
+    infer_vectors(trainer.words, docs, vocab.counts, negative=args.negative, margin=args.margin, alpha=args.alpha,
+                  epochs=args.infer_epochs, sample=args.sample, seed=args.seed)
     return {"words": words, "vocab": len(vocab), "prep_s": prep, "jit_s": jit, "train_s": seconds, "cpu_s": cpu,
-            "knn": acc}
+            "knn": acc, "infer_s": time.perf_counter() - t0}
 
 
 def run_gensim(args, path, labels):
@@ -111,7 +123,12 @@ def run_gensim(args, path, labels):
                 epochs=args.epochs)
     seconds, cpu = time.perf_counter() - t0, cpu_now() - c0
     vectors = np.stack([model.dv[i] for i in range(len(labels))])  # corpus_file mode: tag = line number
-    return {"prep_s": prep, "train_s": seconds, "cpu_s": cpu, "knn": knn_accuracy(vectors, labels)}
+    docs = first_lines(path, args.infer_docs)
+    t0 = time.perf_counter()
+    for words in docs:
+        model.infer_vector(words, epochs=args.infer_epochs)
+    return {"prep_s": prep, "train_s": seconds, "cpu_s": cpu, "knn": knn_accuracy(vectors, labels),
+            "infer_s": time.perf_counter() - t0}
 
 
 def run_jose_c(args, path, labels, workdir):
@@ -153,6 +170,8 @@ def main():
     p.add_argument("--threads", type=int, default=2, help="threads / workers for every trainer")
     p.add_argument("--batch-words", type=int, default=10000)
     p.add_argument("--refit-epochs", type=int, default=5, help="nlpkit's document refit passes (0: off)")
+    p.add_argument("--infer-docs", type=int, default=2000, help="documents given to infer_vector (one thread)")
+    p.add_argument("--infer-epochs", type=int, default=50, help="passes of infer_vector, for both")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--jose-bin", help="path to the original JoSE C program (built by you), to run it too")
     p.add_argument("--skip-gensim", action="store_true")
@@ -173,15 +192,17 @@ def main():
         if args.jose_bin:
             results["jose_c"] = run_jose_c(args, path, labels, tmp)
 
-    print(f"{'trainer':22s} {'words/s':>10s} {'train s':>8s} {'CPU s':>7s} {'vocab s':>8s} {'kNN acc':>8s}")
+    print(f"{'trainer':22s} {'words/s':>10s} {'train s':>8s} {'CPU s':>7s} {'vocab s':>8s} {'kNN acc':>8s} "
+          f"{'infer s':>8s}")
     for name, r in results.items():
         r["words_per_s"] = words / r["train_s"]
         print(f"{name:22s} {r['words_per_s']:10.0f} {r['train_s']:8.1f} {r['cpu_s']:7.1f} "
-              f"{r.get('prep_s', float('nan')):8.1f} {r['knn']:8.4f}")
+              f"{r.get('prep_s', float('nan')):8.1f} {r['knn']:8.4f} {r.get('infer_s', float('nan')):8.1f}")
     ours = results["nlpkit_jose"]
     summary = {"words_per_s": round(ours["words_per_s"]), "knn_accuracy": round(ours["knn"], 4),
                "cpu_s": round(ours["cpu_s"], 2), "jit_s": round(ours["jit_s"], 2), "corpus_words": ours["words"],
                "docs": args.docs, "refit_epochs": args.refit_epochs,
+               "infer_docs_per_s": round(args.infer_docs / ours["infer_s"]), "infer_epochs": args.infer_epochs,
                "epochs": args.epochs, "threads": args.threads, "cpu_count": os.cpu_count(),
                "load_avg_1min": round(os.getloadavg()[0], 2)}
     for key, name in (("gensim", "gensim_doc2vec_dbow"), ("jose_c", "jose_c")):
@@ -192,6 +213,8 @@ def main():
             summary[f"{key}_cpu_s"] = round(r["cpu_s"], 2)
             summary[f"speedup_vs_{key}"] = round(ours["words_per_s"] / r["words_per_s"], 3)
             summary[f"cpu_ratio_vs_{key}"] = round(r["cpu_s"] / ours["cpu_s"], 3)
+            if "infer_s" in r:
+                summary[f"infer_speedup_vs_{key}"] = round(r["infer_s"] / ours["infer_s"], 3)
     print(json.dumps(summary))
 
 
