@@ -1,4 +1,4 @@
-"""Metrics shared by tasks: character ROUGE/BLEU (as in the CSL benchmark), exact-set P/R/F1."""
+"""Metrics shared by tasks: character ROUGE/BLEU (as in the CSL benchmark), P/R/F1 from counts."""
 import math
 from collections import Counter
 
@@ -7,16 +7,18 @@ def _ngrams(seq, n):
     return Counter(tuple(seq[i : i + n]) for i in range(len(seq) - n + 1))
 
 
-def _f1(overlap, n_pred, n_ref):
-    if not n_pred or not n_ref or not overlap:
-        return 0.0
-    p, r = overlap / n_pred, overlap / n_ref
-    return 2 * p * r / (p + r)
+def prf(overlap, n_pred, n_gold):
+    """Precision, recall and F1 from counts: `overlap` of the `n_pred` predicted items are among the
+    `n_gold` gold ones (an empty side scores 0)."""
+    precision = overlap / n_pred if n_pred else 0.0
+    recall = overlap / n_gold if n_gold else 0.0
+    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+    return {"precision": precision, "recall": recall, "f1": f1}
 
 
 def rouge_n(pred, ref, n):
     a, b = _ngrams(pred, n), _ngrams(ref, n)
-    return _f1(sum((a & b).values()), sum(a.values()), sum(b.values()))
+    return prf(sum((a & b).values()), sum(a.values()), sum(b.values()))["f1"]
 
 
 def lcs(a, b):
@@ -30,7 +32,7 @@ def lcs(a, b):
 
 
 def rouge_l(pred, ref):
-    return _f1(lcs(pred, ref), len(pred), len(ref))
+    return prf(lcs(pred, ref), len(pred), len(ref))["f1"]
 
 
 def sentence_bleu(pred, ref, max_n=4):
@@ -61,15 +63,3 @@ def text_generation_scores(predictions, references):
         scores["rouge-l"] += rouge_l(p, r)
         scores["bleu"] += sentence_bleu(p, r)
     return {k: v / n for k, v in scores.items()}
-
-
-def set_prf(pred_sets, gold_sets):
-    """Micro precision/recall/F1 over per-example sets of hashable items."""
-    tp = n_pred = n_gold = 0
-    for p, g in zip(pred_sets, gold_sets):
-        p, g = set(p), set(g)
-        tp, n_pred, n_gold = tp + len(p & g), n_pred + len(p), n_gold + len(g)
-    precision = tp / n_pred if n_pred else 0.0
-    recall = tp / n_gold if n_gold else 0.0
-    f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
-    return {"precision": precision, "recall": recall, "f1": f1}

@@ -137,19 +137,5 @@ def _substring_runs(q, haystack, wholes, whole_min):
     return out
 
 
-def token_features(marks, offsets, ncols):
-    """Character marks -> per token (list over columns of the feature vector), max over its chars."""
-    out = []
-    for s, e in offsets:
-        row = [[0] * LINK_FEATURES for _ in range(ncols)]
-        for c in range(s, e):
-            for j in range(ncols):
-                m = marks[c][j]
-                for k in range(LINK_FEATURES):
-                    row[j][k] |= m[k]
-        out.append(row)
-    return out
-
-
 def is_number_token(text):
     return any(ch.isdigit() for ch in text)

@@ -2,6 +2,8 @@
 substring, Final = (accuracy + F1) / 2, plus precision / recall of answering "no answer"."""
 import unicodedata
 
+from nlpkit.metrics import prf
+
 
 def normalize(text):
     """Full-width -> half-width, lower case, punctuation and spaces removed."""
@@ -35,11 +37,7 @@ def char_f1(prediction, gold):
     """F1 of the longest common substring of two normalised strings (both empty: 1)."""
     if not prediction or not gold:
         return float(prediction == gold)
-    common = longest_common_substring(prediction, gold)
-    if not common:
-        return 0.0
-    p, r = common / len(prediction), common / len(gold)
-    return 2 * p * r / (p + r)
+    return prf(longest_common_substring(prediction, gold), len(prediction), len(gold))["f1"]
 
 
 def score_answer(prediction, golds):

@@ -1,16 +1,11 @@
 """Micro precision / recall / F1 over exact triple sets, per predicate too, and the error-analysis rows."""
 from collections import Counter
 
+from nlpkit.metrics import prf
+
 
 def triple_key(t):
     return (t["subject"], t["predicate"], t["object"])
-
-
-def _prf(correct, predicted, gold):
-    p = correct / predicted if predicted else 0.0
-    r = correct / gold if gold else 0.0
-    f = 2 * p * r / (p + r) if p + r else 0.0
-    return {"precision": p, "recall": r, "f1": f}
 
 
 def _as_dict(key):
@@ -33,9 +28,9 @@ def score(records, predictions):
             "new": [_as_dict(k) for k in sorted(pred_keys - gold_keys)],
             "lack": [_as_dict(k) for k in sorted(gold_keys - pred_keys)],
         })
-    metrics = _prf(sum(correct.values()), sum(predicted.values()), sum(gold.values()))
+    metrics = prf(sum(correct.values()), sum(predicted.values()), sum(gold.values()))
     metrics["per_predicate"] = {
-        p: {**_prf(correct[p], predicted[p], gold[p]), "support": gold[p]}
+        p: {**prf(correct[p], predicted[p], gold[p]), "support": gold[p]}
         for p in sorted(set(gold) | set(predicted))
     }
     return metrics, rows
