@@ -57,7 +57,8 @@ import torch
 from transformers import DynamicCache
 
 from .errors import NlpkitError
-from .model.masks import additive, causal_mask, unilm_mask
+from .model.backbone import run_bert
+from .model.masks import causal_mask, unilm_mask
 
 MASKS = ("unilm", "causal")
 EARLY_STOPPING = ("best", "all")
@@ -234,13 +235,7 @@ class IncrementalDecoder:
         conditioner = getattr(self.model, "conditioner", None)
         ctx = conditioner.condition(self.cond) if self.cond is not None else contextlib.nullcontext()
         with ctx:
-            hidden = bert(
-                input_ids=ids,
-                token_type_ids=types,
-                position_ids=positions,
-                attention_mask=additive(mask, bert.embeddings.word_embeddings.weight.dtype),
-                past_key_values=self.cache,
-            ).last_hidden_state
+            hidden = run_bert(bert, ids, types, mask, positions, past_key_values=self.cache)
             return self.model.cls(hidden[:, -1]).float()
 
 

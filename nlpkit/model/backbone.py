@@ -66,13 +66,15 @@ def load_backbone(source, tokenizer, lm_head=False, tiny=None):
     return torch_bert, head
 
 
-def run_bert(bert, input_ids, token_type_ids, mask, position_ids=None, inputs_embeds=None):
+def run_bert(bert, input_ids, token_type_ids, mask, position_ids=None, inputs_embeds=None, past_key_values=None):
     """Run the backbone with a boolean (B,1,Q,K) mask; returns the last hidden states. inputs_embeds
-    (B,L,H) replaces the word embeddings of input_ids (pass input_ids=None), e.g. with features added."""
+    (B,L,H) replaces the word embeddings of input_ids (pass input_ids=None), e.g. with features added;
+    past_key_values: a cache the new positions attend to and are appended to (incremental decoding)."""
     return bert(
         input_ids=input_ids,
         inputs_embeds=inputs_embeds,
         token_type_ids=token_type_ids,
         position_ids=position_ids,
         attention_mask=additive(mask, bert.embeddings.word_embeddings.weight.dtype),
+        past_key_values=past_key_values,
     ).last_hidden_state
