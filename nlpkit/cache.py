@@ -1,10 +1,32 @@
-"""Where nlpkit keeps derived files (encoded datasets): $NLPKIT_CACHE or ~/.cache/nlpkit."""
+"""Where nlpkit keeps derived files it can rebuild (encoded datasets, SQLite copies of tables files...).
+
+The root is the NLPKIT_CACHE environment variable when set, else ~/.cache/nlpkit. This module is the only
+place that names it: everything else asks `cache_dir(kind)` or `cache_file(kind, key, suffix)`, so one
+variable moves (or isolates, as the tests do) every cache at once. Deleting the root is always safe.
+"""
+import hashlib
 import os
+import re
 from pathlib import Path
 
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
-def cache_dir(name):
-    root = Path(os.environ.get("NLPKIT_CACHE") or Path.home() / ".cache" / "nlpkit")
-    path = root / name
+
+def cache_root():
+    return Path(os.environ.get("NLPKIT_CACHE") or Path.home() / ".cache" / "nlpkit")
+
+
+def cache_dir(kind):
+    """The folder for one kind of derived file (e.g. "encoded"), created on demand."""
+    path = cache_root() / kind
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cache_file(kind, key, suffix=""):
+    """Path of one derived file: cache_dir(kind) / key + suffix. A key that is not a plain file name
+    (a path, a long or non-ASCII string) is replaced by its SHA-256 prefix, so any string can be a key."""
+    key = str(key)
+    if not _PLAIN_KEY.fullmatch(key):
+        key = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()[:20]
+    return cache_dir(kind) / f"{key}{suffix}"

@@ -1,65 +1,318 @@
-"""Run directories: a Hugging Face-style checkpoint (config.json, model.safetensors, tokenizer files)
-plus the resolved config (nlpkit.yaml), the task's learnt state (task_state.json) and metrics.json.
-Every file is written to a temporary name first and renamed, so a crash never leaves a torn file."""
+"""Run directories: what a training run writes, how it is known to be finished, and how it is read back.
+
+A run directory is a Hugging Face-style checkpoint (config.json, model.safetensors, the tokenizer's
+files: `transformers.AutoModel.from_pretrained(run_dir)` loads it) plus nlpkit's own files:
+
+    nlpkit.yaml       the resolved config (resume/overwrite recorded as false)
+    task_state.json   what the task learnt from its training data (label names, ...)
+    metrics.json      the best dev metrics and the history of the run; written LAST
+    resume/           while training only: a resume point (see nlpkit.training)
+
+The lifecycle, one scheme for every task (BERT tasks go through nlpkit.training.train_task; a task
+with its own fit(), such as jose, calls the same three functions):
+
+1. `plan_run(out, cfg)` decides, reading only, before anything is written: a file at `out` is an
+   error; a run there (finished or not) is refused unless overwrite=true (replace it) or
+   resume=true (continue it, with the settings it was trained with, else the changed keys are
+   named; a finished run has nothing left to do); model files that are no nlpkit run are refused.
+2. `start_run(out, cfg, fresh)` then removes metrics.json FIRST (with overwrite: the old run's other
+   files too) and writes nlpkit.yaml, before the first training step.
+3. Training writes the best model as it goes (`save_run`), never metrics.json.
+4. `finish_run(out, metrics)` writes metrics.json last and removes resume/.
+
+A task that writes files of its own (jose's vectors) names them in its class attribute `run_files`,
+so that overwrite=true removes them too; nothing else in the folder is ever removed.
+
+So metrics.json present <=> the run finished and every file beside it belongs to it. A run killed
+at any point has nlpkit.yaml without metrics.json: `run_status` calls it "unfinished",
+`load_run` refuses it and `nlpkit train ... resume=true` continues it. Every file is written to a
+temporary name first and renamed (data.atomic_path), so none is ever torn; model.safetensors is
+written deterministically (sorted tensors, fixed metadata), identical runs give identical bytes.
+"""
 import json
+import shutil
 from pathlib import Path
 
+import yaml
 from omegaconf import OmegaConf
-from safetensors.torch import load_model, save_model
 
 from .config import build_config, to_yaml
 from .data import atomic_path, write_json, write_text
 from .errors import NlpkitError
 from .registry import get_task_class
+from .telemetry import LOG_FILE, TRACKER_DIR
 
 CONFIG_FILE = "nlpkit.yaml"
 STATE_FILE = "task_state.json"
 METRICS_FILE = "metrics.json"
+WEIGHTS_FILE = "model.safetensors"
+#: a resume point, and the two names it has while being replaced (nlpkit.training)
+RESUME_DIRS = ("resume", "resume.new", "resume.old")
+#: what a BERT run writes besides nlpkit's own files (overwrite=true removes these, nothing else)
+HF_FILES = ("config.json", WEIGHTS_FILE, "vocab.txt", "tokenizer.json", "tokenizer_config.json",
+            "special_tokens_map.json", "added_tokens.json", "generation_config.json")
+#: keys that may differ when a run is resumed (how it runs, not what it trains)
+RESUME_MAY_CHANGE = ("output_dir", "resume", "overwrite", "eval_output", "trainer.progress", "trainer.eval_batch_size",
+                     "trainer.log_with", "data.num_proc", "data.cache")
+
+FINISHED, UNFINISHED = "finished", "unfinished"
+NEW, RESUME = "new", "resume"
 
 
-def save_weights(model, path):
-    """safetensors, shared (tied) tensors stored once."""
-    with atomic_path(path) as tmp:
-        save_model(model, tmp)
+# ---- the lifecycle -----------------------------------------------------------------------------
+def run_status(run_dir):
+    """FINISHED, UNFINISHED (interrupted or still training), or None (no nlpkit run there)."""
+    p = Path(run_dir)
+    if not p.is_dir():
+        return None
+    if (p / CONFIG_FILE).exists():
+        return FINISHED if (p / METRICS_FILE).exists() else UNFINISHED
+    return UNFINISHED if any((p / d).is_dir() for d in RESUME_DIRS) else None
 
 
-def load_weights(model, path):
-    missing, unexpected = load_model(model, str(path), strict=False)
-    missing = [k for k in missing if not k.endswith("position_ids")]
-    if missing or unexpected:
-        raise NlpkitError(f"{path}: weights do not fit the model (missing {missing[:5]}, unexpected {unexpected[:5]})")
+def plan_run(out, cfg, may_change=()):
+    """What training into `out` will do: NEW (start from scratch), RESUME (continue the run there) or
+    FINISHED (resume=true on a finished run: nothing left to do). Reads only; raises NlpkitError.
+    may_change: the task's keys that a resumed run may set differently (Task.resume_may_change)."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise NlpkitError(f"output_dir={out}: is a file, expected a folder for the run")
+    resume, overwrite = bool(cfg.resume), bool(getattr(cfg, "overwrite", False))
+    if resume and overwrite:
+        raise NlpkitError("resume=true and overwrite=true: pass one of them (continue the run, or replace it)")
+    status = run_status(out)
+    if status is None:
+        foreign = [n for n in ("config.json", WEIGHTS_FILE, "pytorch_model.bin") if (out / n).exists()]
+        if foreign:
+            raise NlpkitError(f"output_dir={out}: holds {', '.join(foreign)} but is no nlpkit run (no {CONFIG_FILE}); "
+                              "choose another output_dir")
+        return NEW
+    if resume:
+        changed = config_changes(read_run_config(out), cfg, may_change)
+        if changed:
+            raise NlpkitError(f"{out}: resume=true with changed settings: {'; '.join(changed)}; resume with the "
+                              "run's settings, or pass overwrite=true to start over")
+        return FINISHED if status == FINISHED else RESUME
+    if overwrite:
+        return NEW
+    if status == FINISHED:
+        raise NlpkitError(f"{out} holds a finished run; pass overwrite=true to replace it or resume=true to continue")
+    raise NlpkitError(f"{out} holds an unfinished run (interrupted or still training); pass resume=true to continue "
+                      "it or overwrite=true to start over")
 
 
-def save_run(run_dir, task, model, cfg, metrics=None):
-    run_dir = Path(run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    bert = model.bert
-    write_text(run_dir / "config.json", bert.config.to_json_string())
-    save_weights(model, run_dir / "model.safetensors")
-    task.tokenizer.save(run_dir)
-    write_text(run_dir / CONFIG_FILE, to_yaml(cfg))
-    write_json(run_dir / STATE_FILE, task.state)
-    if metrics is not None:
-        write_json(run_dir / METRICS_FILE, metrics)
+def start_run(out, cfg, fresh, run_files=()):
+    """Mark `out` as a run in progress: (fresh) remove the old run's files, metrics.json first; then
+    write nlpkit.yaml. `run_files`: the files of a task's own layout (e.g. jose's vectors)."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / METRICS_FILE).unlink(missing_ok=True)  # first: from here on `out` is no finished run
+    if fresh:
+        clear_run(out, run_files)
+    write_text(out / CONFIG_FILE, config_text(cfg))
+
+
+def finish_run(out, metrics):
+    """Write metrics.json, which marks the run finished, and drop the resume point."""
+    out = Path(out)
+    write_json(out / METRICS_FILE, metrics)
+    for name in RESUME_DIRS:
+        shutil.rmtree(out / name, ignore_errors=True)
+
+
+def clear_run(out, run_files=()):
+    """Remove the files of the run in `out`: metrics.json first, then nlpkit's and Hugging Face's files,
+    the resume point, `run_files` and those the old run's task lists in its `run_files`. Anything
+    else in the folder is left alone."""
+    out = Path(out)
+    (out / METRICS_FILE).unlink(missing_ok=True)
+    names = [*RESUME_DIRS, *HF_FILES, STATE_FILE, LOG_FILE, TRACKER_DIR, *run_files, *_task_run_files(out),
+             CONFIG_FILE]
+    for name in names:
+        path = out / name
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    for tmp in out.glob(".*.tmp"):  # left by a write that was killed (data.atomic_path)
+        tmp.unlink(missing_ok=True)
+
+
+def _task_run_files(out):
+    try:
+        name = yaml.safe_load((out / CONFIG_FILE).read_text(encoding="utf-8"))["task"]
+        return tuple(getattr(get_task_class(name), "run_files", ()))
+    except Exception:  # no config, a broken one, an unknown task: only the known files go
+        return ()
+
+
+def require_finished(run_dir):
+    if run_status(run_dir) == UNFINISHED:
+        raise NlpkitError(f"{run_dir}: unfinished run (interrupted or still training); continue it with "
+                          "`nlpkit train ... resume=true`")
+
+
+# ---- the recorded config -----------------------------------------------------------------------
+def config_text(cfg):
+    """nlpkit.yaml's text: the resolved config, with the per-invocation resume/overwrite as false."""
+    cfg = OmegaConf.create(OmegaConf.to_container(cfg))
+    for key in ("resume", "overwrite"):
+        if key in cfg:
+            cfg[key] = False
+    return to_yaml(cfg)
 
 
 def read_run_config(run_dir):
-    path = Path(run_dir) / CONFIG_FILE
+    """The saved config of a run directory (an OmegaConf mapping); one-line errors for broken ones."""
+    run_dir = Path(run_dir)
+    path = run_dir / CONFIG_FILE
+    if run_dir.exists() and not run_dir.is_dir():
+        raise NlpkitError(f"{run_dir}: is a file, expected a run directory")
     if not path.exists():
         raise NlpkitError(f"{run_dir}: not an nlpkit run directory (no {CONFIG_FILE}); train one with `nlpkit train`")
-    return OmegaConf.load(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, UnicodeDecodeError) as e:
+        raise NlpkitError(f"{path}: not valid YAML ({_first_line(e)})") from None
+    if not isinstance(data, dict):
+        raise NlpkitError(f"{path}: expected a mapping of config keys, found {type(data).__name__}")
+    if not isinstance(data.get("task"), str):
+        raise NlpkitError(f"{path}: names no task (expected a 'task: NAME' line)")
+    return OmegaConf.create(data)
+
+
+def config_changes(saved, cfg, may_change=()):
+    """'key: saved -> now' for every key (outside RESUME_MAY_CHANGE and may_change) where cfg differs from `saved`."""
+    old = _flat(OmegaConf.to_container(saved))
+    new = _flat(yaml.safe_load(config_text(cfg)))
+    keys = sorted(k for k in set(old) | set(new) if old.get(k, "<unset>") != new.get(k, "<unset>")
+                  and not any(k == a or k.startswith(a + ".") for a in (*RESUME_MAY_CHANGE, *may_change)))
+    shown = [f"{k} ({_show(old.get(k, '<unset>'))} -> {_show(new.get(k, '<unset>'))})" for k in keys[:8]]
+    return shown + ([f"and {len(keys) - 8} more"] if len(keys) > 8 else [])
+
+
+def _flat(d, prefix=""):
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def _show(v):
+    return "null" if v is None else json.dumps(v, ensure_ascii=False) if not isinstance(v, str) else v
+
+
+def _first_line(e, limit=200):
+    text = (str(e).strip().splitlines() or [type(e).__name__])[0]
+    return text[:limit]
+
+
+# ---- weights -------------------------------------------------------------------------------------
+def tied_groups(state_dict):
+    """Names of the state dict grouped by the storage they share (a tied weight is one group)."""
+    groups = {}
+    for name in sorted(state_dict):
+        t = state_dict[name]
+        key = (t.device, t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape)) if t.numel() else name
+        groups.setdefault(key, []).append(name)
+    return list(groups.values())
+
+
+def save_weights(model, path):
+    """safetensors, tied tensors stored once; byte-identical for identical weights (sorted names, and
+    only the fixed {"format": "pt"} metadata that transformers expects)."""
+    from safetensors.torch import save_file
+
+    state = model.state_dict()
+    # each tied tensor once, under its alphabetically first name (safetensors' own choice)
+    tensors = {names[0]: state[names[0]].detach().contiguous() for names in tied_groups(state)}
+    tensors = dict(sorted(tensors.items()))
+    with atomic_path(path) as tmp:
+        save_file(tensors, tmp, metadata={"format": "pt"})
+
+
+def read_tensors(path, device="cpu"):
+    """All tensors of a safetensors file; a missing, empty, truncated or foreign file is one NlpkitError."""
+    from safetensors.torch import load_file
+
+    if not Path(path).exists():
+        raise NlpkitError(f"{path}: missing")
+    try:
+        return load_file(str(path), device=str(device))
+    except Exception as e:  # SafetensorError (truncated, empty, not safetensors), OSError
+        raise NlpkitError(f"{path}: unreadable weights file, empty or truncated? ({_first_line(e)})") from None
+
+
+def load_weights(model, path):
+    """Load a safetensors file into `model`, which it must fit exactly (names and shapes)."""
+    tensors = read_tensors(path)
+    expected = model.state_dict()
+    missing = [names[0] for names in tied_groups(expected)  # a tied weight needs one of its names
+               if not any(n in tensors for n in names) and not names[0].endswith("position_ids")]
+    unexpected = [k for k in tensors if k not in expected]
+    wrong = [f"{k} {list(tensors[k].shape)} vs {list(expected[k].shape)}" for k in sorted(tensors)
+             if k in expected and tensors[k].shape != expected[k].shape]
+    if missing or unexpected or wrong:
+        parts = [f"{len(wrong)} of another shape (file vs model: {', '.join(wrong[:2])})" if wrong else "",
+                 f"{len(missing)} missing ({', '.join(missing[:3])})" if missing else "",
+                 f"{len(unexpected)} unexpected ({', '.join(unexpected[:3])})" if unexpected else ""]
+        raise NlpkitError(f"{path}: weights do not fit the model, saved for another task or model? "
+                          f"Tensors: {'; '.join(p for p in parts if p)}")
+    model.load_state_dict(tensors, strict=False)
+
+
+# ---- whole runs ----------------------------------------------------------------------------------
+def save_run(run_dir, task, model, cfg):
+    """A BERT task's run files: config.json, model.safetensors, tokenizer, nlpkit.yaml, task_state.json.
+    The same code writes the final run and the resume point (which adds its own files)."""
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = model.bert.config
+    config.architectures = [type(model.bert).__name__]  # what AutoModel builds from this folder
+    write_text(run_dir / "config.json", config.to_json_string())
+    save_weights(model, run_dir / WEIGHTS_FILE)
+    task.tokenizer.save(run_dir)
+    write_text(run_dir / CONFIG_FILE, config_text(cfg))
+    write_json(run_dir / STATE_FILE, task.state)
+
+
+def read_task_state(run_dir):
+    path = Path(run_dir) / STATE_FILE
+    if not path.exists():
+        return {}
+    try:
+        state = json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise NlpkitError(f"{path}: not valid JSON ({_first_line(e)})") from None
+    if not isinstance(state, dict):
+        raise NlpkitError(f"{path}: expected a JSON object, found {type(state).__name__}")
+    return state
+
+
+def read_bert_config(run_dir):
+    from transformers import BertConfig
+
+    path = Path(run_dir) / "config.json"
+    if not path.exists():
+        raise NlpkitError(f"{run_dir}: no config.json")
+    try:
+        return BertConfig.from_pretrained(str(run_dir), local_files_only=True)
+    except Exception as e:
+        raise NlpkitError(f"{path}: cannot read the model config ({_first_line(e)})") from None
 
 
 def load_task(run_dir, overrides=(), expect_task=None):
     """The task of a finished run, configured as it was trained (plus overrides)."""
     saved = read_run_config(run_dir)
+    require_finished(run_dir)
     if expect_task and expect_task != saved.task:
         raise NlpkitError(f"{run_dir} holds a '{saved.task}' model, not '{expect_task}'")
     task_cls = get_task_class(saved.task)
     cfg = build_config(task_cls, overrides, base=saved)
-    state_path = Path(run_dir) / STATE_FILE
-    state = json.loads(state_path.read_text(encoding="utf-8")) if state_path.exists() else {}
-    return task_cls(cfg, state=state)
+    return task_cls(cfg, state=read_task_state(run_dir))
 
 
 def load_run(run_dir, overrides=(), expect_task=None):
@@ -69,12 +322,17 @@ def load_run(run_dir, overrides=(), expect_task=None):
 
 
 def load_bert_run(task, run_dir):
-    """Rebuild a BERT task model from its run directory (the default Task.load_run)."""
-    from transformers import BertConfig
-
+    """Rebuild a BERT task model from its run directory (BertTask.load_run)."""
     from .tokenizer import Tokenizer
 
+    run_dir = Path(run_dir)
+    require_finished(run_dir)
+    if not (run_dir / WEIGHTS_FILE).exists():
+        if (run_dir / "pytorch_model.bin").exists():
+            raise NlpkitError(f"{run_dir}: has pytorch_model.bin but no {WEIGHTS_FILE}; nlpkit reads weights only "
+                              "from safetensors (convert it, e.g. save_pretrained(..., safe_serialization=True))")
+        raise NlpkitError(f"{run_dir}: no {WEIGHTS_FILE}; not a finished nlpkit run")
     task.tokenizer = Tokenizer.from_dir(run_dir)
-    model = task.build_model(BertConfig.from_pretrained(str(run_dir), local_files_only=True))
-    load_weights(model, Path(run_dir) / "model.safetensors")
+    model = task.build_model(read_bert_config(run_dir))
+    load_weights(model, run_dir / WEIGHTS_FILE)
     return model.eval()

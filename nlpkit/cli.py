@@ -1,15 +1,21 @@
-"""The `nlpkit` command: train / evaluate / predict / tasks / wordcount."""
+"""The `nlpkit` command: train / evaluate / predict / config / tasks / wordcount."""
 import json
+import os
 import sys
+from pathlib import Path
 
 from .errors import NlpkitError
 
 USAGE = """usage:
-  nlpkit train    task=NAME [data.train=F data.dev=F model=tiny|DIR output_dir=D key=value ...]
-  nlpkit evaluate [task=NAME] model=RUN_DIR [data=F] [key=value ...]   prints one JSON object of metrics
-  nlpkit predict  [task=NAME] model=RUN_DIR input=F [output=F] [key=value ...]   JSONL in, JSONL out
-  nlpkit tasks                                                          lists the tasks
-  nlpkit wordcount PATH... [-o out.tsv] [-j WORKERS] ...                see `nlpkit wordcount -h`
+  nlpkit train    task=NAME [data.train=F data.dev=F model=tiny|DIR output_dir=D key=value ...] [--help]
+  nlpkit evaluate model=RUN_DIR [data=F] [output=F] [device=auto|cpu|cuda] [dtype=...] [key=value ...]
+                                                                   prints one JSON object of metrics
+  nlpkit predict  model=RUN_DIR input=F [output=F] [batch_size=N] [device=...] [dtype=...] [key=value ...]
+                                                                   JSONL in, JSONL out
+  nlpkit config   task=NAME [model=tiny|DIR] [key=value ...]     every key: default, what it accepts, doc
+  nlpkit tasks                                                     lists the tasks
+  nlpkit plot     RUN_DIR [RUN_DIR ...] [-o curves.png] [--metric NAME] | RUN_DIR --docs [LABELS]
+  nlpkit wordcount PATH... [-o out.tsv] [-j WORKERS] ...           see `nlpkit wordcount -h`
 """
 
 
@@ -25,68 +31,138 @@ def _split(args, names):
     return own, rest
 
 
-def cmd_train(args):
-    from .config import build_config
+def _task_class(own):
     from .registry import get_task_class
 
-    own, rest = _split(args, {"task"})
     if "task" not in own:
-        raise NlpkitError("train needs task=NAME (see `nlpkit tasks`)")
-    task_cls = get_task_class(own["task"])
+        raise NlpkitError("needs task=NAME (see `nlpkit tasks`)")
+    return get_task_class(own["task"])
+
+
+def _is_main_process():
+    return os.environ.get("RANK", "0") == "0"
+
+
+def cmd_train(args):
+    from .config import build_config, changes
+    from .launch import lost_processes, relaunch
+
+    wants_help = any(a in ("-h", "--help") for a in args)
+    own, rest = _split([a for a in args if a not in ("-h", "--help")], {"task"})
+    task_cls = _task_class(own)
+    if wants_help:
+        return cmd_config([f"task={task_cls.name}", *rest])
     cfg = build_config(task_cls, rest)
+    n = lost_processes()
+    if n:
+        relaunch(n)
     if cfg.output_dir is None:
         cfg.output_dir = f"runs/{task_cls.name}"
-    task = task_cls(cfg)
-    out = task.fit(cfg)
-    print(f"nlpkit: run saved to {out}", file=sys.stderr)
+    if _is_main_process():
+        lines = changes(cfg, task_cls)
+        print(f"nlpkit: train {task_cls.name}" + "".join(f"\n  {line}" for line in lines), file=sys.stderr)
+    out = task_cls(cfg).fit(cfg)
+    if _is_main_process():
+        print(f"nlpkit: run saved to {out}", file=sys.stderr)
     return 0
 
 
-def _load(own, rest, required):
-    from .checkpoint import load_run
+def cmd_config(args):
+    from .config import describe
+
+    own, rest = _split(args, {"task", "model"})
+    task_cls = _task_class(own)
+    print("\n".join(describe(task_cls, own.get("model", "tiny"), rest)))
+    return 0
+
+
+def _load_task(own, rest, required):
+    from .checkpoint import load_task
 
     for key in required:
         if key not in own:
             raise NlpkitError(f"missing {key}=...")
-    return load_run(own["model"], rest, expect_task=own.get("task"))
+    return load_task(own["model"], rest, expect_task=own.get("task"))
+
+
+def _placement(own):
+    """(device, dtype) from device= / dtype= (auto: a GPU when there is one), checked before anything loads."""
+    from .devices import resolve_device, resolve_dtype
+
+    device = resolve_device(own.get("device", "auto"))
+    return device, resolve_dtype(own.get("dtype", "auto"), device)
+
+
+def _output_path(path):
+    p = Path(path)
+    if p.is_dir():
+        raise NlpkitError(f"output={path}: is a folder, expected a file path")
+    if not p.parent.is_dir():
+        raise NlpkitError(f"output={path}: no such folder {p.parent}")
+    return p
 
 
 def cmd_evaluate(args):
-    own, rest = _split(args, {"task", "model", "data", "output"})
-    task, model = _load(own, rest, ["model"])
-    path = own.get("data") or task.sample_path("dev")
+    own, rest = _split(args, {"task", "model", "data", "output", "device", "dtype"})
+    device, dtype = _placement(own)
+    if "output" in own:
+        rest.append(f"eval_output={_output_path(own['output'])}")
+    task = _load_task(own, rest, ["model"])
+    path = own.get("data") or task.eval_data()
     if not path:
-        raise NlpkitError("missing data=FILE")
-    metrics = task.evaluate(model, task.read(path), **({"output": own["output"]} if "output" in own else {}))
+        raise NlpkitError("missing data=FILE (the run has no dev data of its own)")
+    records = task.read_data(path)
+    metrics = task.evaluate(task.place(task.load_run(own["model"]), device, dtype), records)
     print(json.dumps(metrics, ensure_ascii=False))
     return 0
 
 
+def _batch_size(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise NlpkitError(f"batch_size={text}: expected an integer >= 1")
+    return value
+
+
 def cmd_predict(args):
-    own, rest = _split(args, {"task", "model", "input", "output", "batch_size"})
-    task, model = _load(own, rest, ["model", "input"])
-    records = task.read_inputs(own["input"])
-    batch = int(own.get("batch_size", 32))
-    predictions = []
     from tqdm.auto import tqdm
 
+    from .data import write_jsonl
+
+    own, rest = _split(args, {"task", "model", "input", "output", "batch_size", "device", "dtype"})
+    device, dtype = _placement(own)
+    batch = _batch_size(own.get("batch_size", "32"))
+    output = _output_path(own["output"]) if "output" in own else None
+    task = _load_task(own, rest, ["model", "input"])
+    records = task.read_input_data(own["input"])
+    model = task.place(task.load_run(own["model"]), device, dtype)
+    predictions = []
     for start in tqdm(range(0, len(records), batch), desc="predict", disable=len(records) <= batch):
         predictions += task.predict(model, records[start : start + batch])
-    if "output" in own:
-        task.write_predictions(own["output"], records, predictions)
+    rows = task.output_rows(records, predictions)
+    if output is not None:
+        write_jsonl(output, rows)
     else:
-        for p in predictions:
-            print(json.dumps(p, ensure_ascii=False))
+        for row in rows:
+            print(json.dumps(row, ensure_ascii=False))
     return 0
 
 
 def cmd_tasks(args):
-    from .registry import get_task_class, task_names
+    from .registry import description, task_names
 
     for name in task_names():
-        doc = (get_task_class(name).__doc__ or "").strip().splitlines()
-        print(f"{name:10s} {doc[0] if doc else ''}")
+        print(f"{name:10s} {description(name)}")
     return 0
+
+
+def cmd_plot(args):
+    from .plot import main as plot_main
+
+    return plot_main(args)
 
 
 def cmd_wordcount(args):
@@ -95,8 +171,8 @@ def cmd_wordcount(args):
     return wordcount_main(args)
 
 
-COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "tasks": cmd_tasks,
-            "wordcount": cmd_wordcount}
+COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "config": cmd_config,
+            "tasks": cmd_tasks, "plot": cmd_plot, "wordcount": cmd_wordcount}
 
 
 def main(argv=None):

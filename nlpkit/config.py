@@ -1,108 +1,383 @@
-"""Configuration: core defaults + the task's config.yaml + `key=value` overrides (OmegaConf dotted form)."""
-from pathlib import Path
+"""Typed configuration: every key has a type, a default and a one-line doc (`nlpkit config task=NAME`).
+
+A task declares its keys as a dataclass (fairseq style) built from `RunConfig` (every task) or
+`BertRunConfig` (BERT fine-tunes: model, tiny, trainer). A run's config is, in order of precedence:
+`key=value` overrides > a saved run's config > the task's profile for the chosen model (tiny or a
+pretrained checkpoint) > the dataclass defaults. Values keep their type: a string key takes the text
+as written (`trainer.mixed_precision=no` is "no"), a number key must parse as one, and every value
+is checked against what its key accepts. Errors are one line naming the key; unknown keys get a
+did-you-mean.
+"""
+import copy
+import dataclasses
+import difflib
+import math
+import typing
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional
 
 import yaml
-
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import NlpkitError
 
-CORE_DEFAULTS = {
-    "task": None,
-    "model": "tiny",  # "tiny" (random small BERT, local vocab) or a local Hugging Face BERT checkpoint folder
-    "output_dir": None,  # default runs/<task>
-    "seed": 42,
-    "resume": False,
-    "data": {"train": None, "dev": None, "num_proc": 1, "cache": True},
-    # the randomly initialised model used when model=tiny
-    "tiny": {
-        "hidden_size": 128,
-        "num_hidden_layers": 2,
-        "num_attention_heads": 2,
-        "intermediate_size": 512,
-        "max_position_embeddings": 512,
-        "vocab_size": 8000,
-    },
-    "trainer": {
-        "epochs": 3,
-        "batch_size": 16,
-        "eval_batch_size": 64,
-        "lr": 5e-5,
-        "weight_decay": 0.01,
-        "max_steps": None,  # stop after this many optimizer steps (overrides epochs)
-        "warmup": 0.1,  # fraction of steps (or an int step count)
-        "schedule": "linear",  # linear | constant | piecewise
-        "schedule_points": None,  # piecewise: [[step_fraction, lr_multiplier], ...]
-        "grad_accum": 1,
-        "max_grad_norm": 1.0,
-        "ema": 0.0,  # EMA decay of weights, 0 = off
-        "mixed_precision": "no",  # no | bf16 | fp16 (GPU)
-        "cpu": False,  # train on the CPU even when a GPU is present
-        "save_every_steps": None,  # also checkpoint for resume inside an epoch
-        "group_by_length": True,
-        "progress": True,
-    },
-}
+
+# ---- declaring keys ---------------------------------------------------------------------------
+class Check(typing.NamedTuple):
+    """A rule a value must meet, and how to say what the key accepts."""
+
+    test: typing.Callable
+    says: str
 
 
-def task_defaults(task_cls):
-    path = Path(task_cls.folder()) / "config.yaml"
-    return OmegaConf.load(path) if path.exists() else OmegaConf.create({})
+def at_least(low):
+    return Check(lambda v: v >= low, f">= {low}")
 
 
+POSITIVE = Check(lambda v: v > 0, "> 0")
+NON_NEGATIVE = at_least(0)
+FRACTION = Check(lambda v: 0 <= v < 1, "in [0, 1)")
+PROBABILITY = Check(lambda v: 0 < v <= 1, "in (0, 1]")
+
+
+def opt(default, doc, check=None, choices=None):
+    """A config key: its default, a one-line doc, and optionally a Check or a tuple of choices."""
+    meta = {"doc": doc, "check": check, "choices": choices}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+def section(cls, doc, **defaults):
+    """A nested group of keys (its own dataclass), optionally with other defaults for some keys."""
+    return field(default_factory=lambda: cls(**defaults), metadata={"doc": doc})
+
+
+# ---- the keys every task has ------------------------------------------------------------------
+@dataclass
+class DataConfig:
+    train: Optional[str] = opt(None, "training data (default: the task's bundled sample)")
+    dev: Optional[str] = opt(None, "dev data, scored during training (default: the sample's, when training on it)")
+    num_proc: int = opt(1, "processes that encode the data", at_least(1))
+    cache: bool = opt(True, "keep encoded data in $NLPKIT_CACHE")
+    columns: Dict[str, str] = opt({}, "task field -> column of a CSV/Parquet/JSON/datasets input, e.g. data.columns.text=review")
+
+
+@dataclass
+class RunConfig:
+    task: str = opt("", "the task (set by task=NAME)")
+    output_dir: Optional[str] = opt(None, "run directory (default runs/<task>)")
+    seed: int = opt(42, "random seed", NON_NEGATIVE)
+    resume: bool = opt(False, "continue the interrupted run in output_dir")
+    overwrite: bool = opt(False, "replace a finished run in output_dir")
+    eval_output: Optional[str] = opt(None, "evaluate also writes each gold record with its prediction here (JSONL)")
+    data: DataConfig = section(DataConfig, "training and dev data")
+
+
+@dataclass
+class TinyConfig:
+    hidden_size: int = opt(128, "hidden size", at_least(1))
+    num_hidden_layers: int = opt(2, "transformer layers", at_least(1))
+    num_attention_heads: int = opt(2, "attention heads (must divide hidden_size)", at_least(1))
+    intermediate_size: int = opt(512, "feed-forward size", at_least(1))
+    max_position_embeddings: int = opt(512, "longest sequence", at_least(8))
+    vocab_size: int = opt(8000, "largest vocabulary built from the training texts", at_least(200))
+    hidden_dropout_prob: float = opt(0.1, "dropout on hidden states", FRACTION)
+    attention_probs_dropout_prob: float = opt(0.1, "dropout on attention weights", FRACTION)
+
+
+#: accelerate's trackers (each needs its own package, e.g. tensorboard)
+TRACKERS = ("all", "tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "swanlab", "trackio")
+SCHEDULES = ("linear", "cosine", "constant", "polynomial", "piecewise")
+
+
+@dataclass
+class TrainerConfig:
+    epochs: int = opt(3, "passes over the training data", at_least(1))
+    batch_size: int = opt(32, "examples per step and process", at_least(1))
+    eval_batch_size: int = opt(64, "examples per batch when evaluating and predicting", at_least(1))
+    lr: float = opt(5e-5, "peak learning rate (AdamW)", POSITIVE)
+    weight_decay: float = opt(0.01, "AdamW weight decay (not on biases and LayerNorms)", NON_NEGATIVE)
+    max_steps: Optional[int] = opt(None, "stop after this many optimizer steps (instead of epochs)", at_least(1))
+    warmup: float = opt(0.1, "warmup: a fraction of the steps (< 1) or a step count (>= 1)", NON_NEGATIVE)
+    schedule: str = opt("linear", "learning-rate decay after warmup", choices=SCHEDULES)
+    schedule_points: Optional[List[List[float]]] = opt(None, "piecewise: [[fraction_of_training, lr_multiplier], ...]")
+    grad_accum: int = opt(1, "batches per optimizer step", at_least(1))
+    max_grad_norm: float = opt(1.0, "clip gradients to this norm (0 = off)", NON_NEGATIVE)
+    ema: float = opt(0.0, "EMA decay of the weights (0 = off)", FRACTION)
+    mixed_precision: Optional[str] = opt(None, "no | bf16 | fp16; null: what `accelerate launch` says, else no",
+                                         choices=("no", "bf16", "fp16"))
+    cpu: bool = opt(False, "train on the CPU even when a GPU is present")
+    threads: Optional[int] = opt(None, "CPU threads torch uses per process (null: torch's default, one per core)",
+                                 at_least(1))
+    save_every_steps: Optional[int] = opt(None, "also save a resume point every N steps", at_least(1))
+    group_by_length: bool = opt(True, "batch examples of similar length (less padding)")
+    progress: bool = opt(True, "show progress bars")
+    log_every_steps: int = opt(10, "write a log.jsonl line (loss, lr, grad norm, speed) every N steps", at_least(1))
+    eval_every_steps: Optional[int] = opt(None, "also evaluate (and keep the best) every N steps, not only at epoch ends",
+                                          at_least(1))
+    log_with: Optional[str] = opt(None, "also log to an accelerate tracker (installed separately)", choices=TRACKERS)
+
+
+@dataclass
+class BertRunConfig(RunConfig):
+    model: str = opt("tiny", "tiny (a small random BERT, vocabulary built locally) or a local checkpoint folder")
+    tiny: TinyConfig = section(TinyConfig, "the model=tiny architecture")
+    trainer: TrainerConfig = section(TrainerConfig, "the training loop")
+
+
+@dataclass
+class DecodeConfig:
+    """Decoding settings of every generating task (the `decode` section; also per call)."""
+
+    max_new_tokens: int = opt(32, "longest output, in tokens", at_least(1))
+    min_new_tokens: int = opt(0, "shortest output, in tokens (end-of-text is banned before)", NON_NEGATIVE)
+    beam_size: int = opt(1, "1 = greedy (or sampling with do_sample); > 1 = beam search", at_least(1))
+    length_penalty: float = opt(1.0, "hypothesis score = logprob / length ** length_penalty")
+    early_stopping: str = opt("best", "beam search stops when the best hypothesis ended (best) or beam_size have (all)",
+                              choices=("best", "all"))
+    no_repeat_ngram_size: int = opt(0, "ban repeating an n-gram of this size in the output (0 = off)", NON_NEGATIVE)
+    do_sample: bool = opt(False, "sample instead of searching")
+    temperature: float = opt(1.0, "sampling temperature", POSITIVE)
+    top_k: int = opt(0, "sample among the k most likely tokens (0 = all)", NON_NEGATIVE)
+    top_p: float = opt(1.0, "sample within this probability mass (nucleus)", PROBABILITY)
+    repetition_penalty: float = opt(1.0, "CTRL-style penalty on tokens already generated (> 1 discourages repeats)",
+                                    POSITIVE)
+    num_return_sequences: int = opt(1, "n-best size for beam search (<= beam_size), samples when sampling",
+                                    at_least(1))
+    seed: Optional[int] = opt(None, "seed of the sampling RNG (null: torch's global RNG)", NON_NEGATIVE)
+
+    def __post_init__(self):
+        check_instance(self, "decode.")
+        if self.min_new_tokens > self.max_new_tokens:
+            raise NlpkitError(f"decode.min_new_tokens={self.min_new_tokens}: expected <= max_new_tokens ({self.max_new_tokens})")
+        if self.do_sample and self.beam_size > 1:
+            raise NlpkitError("decode: do_sample with beam_size > 1 is not supported (use one or the other)")
+        if not self.do_sample and self.num_return_sequences > self.beam_size:
+            raise NlpkitError(f"decode.num_return_sequences={self.num_return_sequences}: expected <= beam_size "
+                              f"({self.beam_size}) without sampling")
+
+    @classmethod
+    def from_dict(cls, d):
+        """From a mapping (a config section plus per-call options); None values are ignored, `n` is
+        num_return_sequences, an unknown key is an error."""
+        d = {k: v for k, v in dict(d or {}).items() if v is not None}
+        if "n" in d:
+            d["num_return_sequences"] = d.pop("n")
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - names)
+        if unknown:
+            raise NlpkitError(f"decode: unknown option(s) {', '.join(unknown)}; valid: {', '.join(sorted(names))}")
+        return cls(**d)
+
+
+# ---- building a run's config ------------------------------------------------------------------
 def build_config(task_cls, overrides=(), base=None):
-    """Merge core defaults, the task's defaults (or a saved run config) and CLI overrides.
-
-    Unknown keys are an error listing the valid ones, so a typo never trains silently with defaults.
-    """
-    cfg = OmegaConf.merge(OmegaConf.create(CORE_DEFAULTS), task_defaults(task_cls))
+    """The typed config of a run of `task_cls`: defaults < profile < `base` (a saved run) < overrides."""
+    pairs = [split_override(o) for o in overrides]
+    schema = OmegaConf.structured(task_cls.config_class)
+    model = next((v for k, v in reversed(pairs) if k == "model"), None)
+    if model is None and base is not None:
+        model = OmegaConf.select(base, "model", default=None)
+    cfg = _merge(schema, task_cls.profile(model or "tiny"), "the task's profile")
     if base is not None:
-        cfg = OmegaConf.merge(cfg, base)
+        cfg = _merge(cfg, base, "the saved run config")
     cfg.task = task_cls.name
-    OmegaConf.set_struct(cfg, True)
-    return apply_overrides(cfg, overrides)
-
-
-def apply_overrides(cfg, overrides):
-    for item in overrides:
-        if "=" not in item:
-            raise NlpkitError(f"expected key=value, got '{item}'")
-        key, value = item.split("=", 1)
-        if OmegaConf.select(cfg, key, default="__missing__") == "__missing__":
-            raise NlpkitError(f"unknown config key '{key}'; valid keys: {', '.join(valid_keys(cfg))}")
-        try:
-            OmegaConf.update(cfg, key, _parse(value), merge=False)
-        except OmegaConfBaseException as e:
-            raise NlpkitError(f"bad value for '{key}': {e}") from None
+    for key, value in pairs:
+        set_value(cfg, key, value)
+    validate(cfg, task_cls.config_class)
     return cfg
 
 
-def _parse(value):
-    """Parse a CLI value as YAML (numbers, booleans, null, lists), keeping anything else a plain string."""
+def _merge(cfg, extra, what):
     try:
-        parsed = yaml.safe_load(value) if value.strip() else value
+        return OmegaConf.merge(cfg, extra)
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or "?"
+        raise NlpkitError(f"{what}: {key}: {_reason(e)}") from None
+
+
+def split_override(item):
+    if "=" not in item:
+        raise NlpkitError(f"expected key=value, got '{item}'")
+    key, value = item.split("=", 1)
+    return key.strip(), value
+
+
+def set_value(cfg, key, text):
+    """Set `key` from its command-line text, parsed by the key's type."""
+    kind = key_type(cfg, key)
+    try:
+        OmegaConf.update(cfg, key, parse_value(key, text, kind), merge=False)
+    except OmegaConfBaseException as e:
+        raise NlpkitError(f"{key}={text}: {_reason(e)}") from None
+
+
+def key_type(cfg, key):
+    """The declared type of `key`; an unknown key is an error with a did-you-mean."""
+    schema_cls = OmegaConf.get_type(cfg)
+    parts = key.split(".")
+    for i, part in enumerate(parts):
+        hints = typing.get_type_hints(schema_cls) if dataclasses.is_dataclass(schema_cls) else {}
+        if part not in hints:
+            if typing.get_origin(schema_cls) is dict and i == len(parts) - 1:
+                return typing.get_args(schema_cls)[1]
+            raise NlpkitError(unknown_key_message(key, valid_keys(cfg)))
+        schema_cls = _strip_optional(hints[part])
+    if dataclasses.is_dataclass(schema_cls):
+        raise NlpkitError(f"'{key}' is a group of keys; set one of them, e.g. {key}.{dataclasses.fields(schema_cls)[0].name}=...")
+    return hints[parts[-1]]
+
+
+def unknown_key_message(key, valid):
+    close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    return f"unknown config key '{key}'; {hint}see `nlpkit config task=NAME` for every key"
+
+
+def _strip_optional(kind):
+    args = [a for a in typing.get_args(kind) if a is not type(None)]
+    return args[0] if typing.get_origin(kind) is typing.Union and len(args) == 1 else kind
+
+
+def _optional(kind):
+    return typing.get_origin(kind) is typing.Union and type(None) in typing.get_args(kind)
+
+
+def parse_value(key, text, kind):
+    """A command-line value as the type `kind`: strings stay as written, numbers must be numbers."""
+    base = _strip_optional(kind)
+    if text.strip().lower() in ("null", "none", "~") and (_optional(kind) or base is Any):
+        return None
+    if base is str:
+        return text
+    if base is bool:
+        word = text.strip().lower()
+        if word in ("true", "yes", "on", "1"):
+            return True
+        if word in ("false", "no", "off", "0"):
+            return False
+        raise NlpkitError(f"{key}={text}: expected true or false")
+    if base in (int, float):
+        return _number(key, text, base)
+    try:
+        return yaml.safe_load(text) if text.strip() else text
     except yaml.YAMLError:
-        return value
-    if "#" in value and (parsed is None or isinstance(parsed, str)):
-        return value  # YAML would drop '#...' as a comment: answer_sep=# means the character
-    if isinstance(parsed, str):  # YAML 1.1 reads 1e-3 as a string
-        try:
-            return float(parsed)
-        except ValueError:
-            pass
-    return parsed
+        raise NlpkitError(f"{key}={text}: expected {type_name(kind)} (YAML, e.g. [1, 2])") from None
 
 
-def valid_keys(cfg, prefix=""):
-    keys = []
-    for k, v in cfg.items():
-        full = f"{prefix}{k}"
-        if OmegaConf.is_dict(v):
-            keys += valid_keys(v, full + ".")
+def _number(key, text, base):
+    try:
+        value = int(text) if base is int else float(text)
+    except ValueError:
+        raise NlpkitError(f"{key}={text}: expected {type_name(base)}") from None
+    if base is float and not math.isfinite(value):
+        raise NlpkitError(f"{key}={text}: expected a finite number")
+    return value
+
+
+def type_name(kind, check=None):
+    base = _strip_optional(kind)
+    names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+    name = names.get(base) or getattr(base, "_name", None) or getattr(base, "__name__", str(base))
+    name = {"List": "a list", "Dict": "a mapping"}.get(name, name)
+    return name + (f" {check.says}" if check else "") + (" or null" if _optional(kind) else "")
+
+
+def accepts(kind, meta):
+    """What a key accepts, in words: 'an integer >= 1', 'one of: no, bf16, fp16'."""
+    if meta.get("choices"):
+        return "one of: " + ", ".join(meta["choices"]) + (" (or null)" if _optional(kind) else "")
+    return type_name(kind, meta.get("check"))
+
+
+def _reason(e):
+    msg = str(e).splitlines()[0]
+    return msg.replace("Value '", "'").strip()
+
+
+# ---- checking and describing ------------------------------------------------------------------
+def schema_fields(cls, prefix="", instance=None):
+    """(dotted key, type, default, metadata) of every key of a config dataclass, depth first."""
+    hints = typing.get_type_hints(cls)
+    instance = cls() if instance is None else instance
+    for f in dataclasses.fields(cls):
+        kind, default = hints[f.name], getattr(instance, f.name)
+        if dataclasses.is_dataclass(default):
+            yield from schema_fields(type(default), f"{prefix}{f.name}.", default)
         else:
-            keys.append(full)
-    return keys
+            yield f"{prefix}{f.name}", kind, default, f.metadata
+
+
+def validate(cfg, schema_cls):
+    """Check every value against what its key accepts (choices and ranges)."""
+    for key, kind, _, meta in schema_fields(schema_cls):
+        value = OmegaConf.select(cfg, key)
+        if value is None:
+            continue
+        choices, check = meta.get("choices"), meta.get("check")
+        if (choices and value not in choices) or (check and not check.test(value)):
+            raise NlpkitError(f"{key}={value}: expected {accepts(kind, meta)}")
+    OmegaConf.to_object(cfg)  # builds the dataclasses: their __post_init__ checks keys together
+
+
+def check_instance(obj, prefix=""):
+    """validate() for a dataclass instance built in code rather than from a config."""
+    hints = typing.get_type_hints(type(obj))
+    for f in dataclasses.fields(obj):
+        value, kind = getattr(obj, f.name), hints[f.name]
+        if value is None:
+            continue
+        base = _strip_optional(kind)
+        if base in (int, float, bool, str) and not _fits(value, base):
+            raise NlpkitError(f"{prefix}{f.name}={value!r}: expected {accepts(kind, f.metadata)}")
+        choices, check = f.metadata.get("choices"), f.metadata.get("check")
+        if (choices and value not in choices) or (check and not check.test(value)):
+            raise NlpkitError(f"{prefix}{f.name}={value!r}: expected {accepts(kind, f.metadata)}")
+
+
+def _fits(value, base):
+    if base is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if base is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    return isinstance(value, base)
+
+
+def valid_keys(cfg):
+    return [key for key, *_ in schema_fields(OmegaConf.get_type(cfg))]
+
+
+def describe(task_cls, model="tiny", overrides=()):
+    """Lines `key  type  default  doc` for every key, defaults as resolved for `model`."""
+    cfg = build_config(task_cls, [f"model={model}", *overrides] if _has_model(task_cls) else list(overrides))
+    rows = [(key, accepts(kind, meta), _show(OmegaConf.select(cfg, key)), meta.get("doc", ""))
+            for key, kind, _, meta in schema_fields(task_cls.config_class)]
+    width = [max(len(r[i]) for r in rows) for i in range(3)]
+    return [f"{k:{width[0]}}  {v:{width[2]}}  {d}   [{t}]" for k, t, v, d in rows]
+
+
+def _has_model(task_cls):
+    return "model" in {f.name for f in dataclasses.fields(task_cls.config_class)}
+
+
+def changes(cfg, task_cls):
+    """`key=value` lines for every key whose value differs from the dataclass default."""
+    lines = []
+    for key, _, default, _ in schema_fields(task_cls.config_class):
+        value = OmegaConf.select(cfg, key)
+        if OmegaConf.is_config(value):
+            value = OmegaConf.to_container(value)
+        if key != "task" and value != default:
+            lines.append(f"{key}={_show(value)}")
+    return lines
+
+
+def _show(value):
+    if OmegaConf.is_config(value):
+        value = OmegaConf.to_container(value)
+    return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def to_yaml(cfg):

@@ -1,7 +1,10 @@
-"""Readers with file:line errors, atomic writers, padding and length-grouped batching."""
+"""Readers with file:line errors (text lines, JSON, tables), atomic writers, padding and length-grouped
+batching."""
 import contextlib
+import csv
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -17,11 +20,77 @@ def check_file(path):
     return p
 
 
-def iter_lines(path):
-    """Yield (line_number, line without newline) of a UTF-8 text file; bad bytes name the line."""
-    p = check_file(path)
-    with open(p, "rb") as f:
-        for no, raw in enumerate(f, 1):
+#: A longer "line" is a binary file or one without newlines; reading it whole could exhaust memory.
+MAX_LINE_BYTES = 16 << 20
+_SNIFF_BYTES = 64 << 10
+
+_COMPRESSED = "expected UTF-8 text: decompress it first"
+_EXPORT = "expected UTF-8 text: export it as text (TSV, JSONL) first"
+# (first bytes, format, what to do); checked in order, so the zip-based formats precede plain zip
+_MAGIC = [(re.compile(m, re.S), name, hint) for m, name, hint in (
+    (rb"PAR1", "Parquet", _EXPORT),
+    (rb"ARROW1", "Arrow", _EXPORT),
+    (rb"\xff\xff\xff\xff", "Arrow stream", _EXPORT),  # the .arrow files `datasets` writes
+    (rb"SQLite format 3\x00", "SQLite", _EXPORT),
+    (rb"PK\x03\x04.*?xl/", "Excel .xlsx", _EXPORT),
+    (rb"PK\x03\x04.*?word/", "Word .docx", _EXPORT),
+    (rb"PK(\x03\x04|\x05\x06)", "zip", _COMPRESSED),
+    (rb"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1", "Excel .xls / OLE2", _EXPORT),
+    (rb"\x1f\x8b", "gzip", _COMPRESSED),
+    (rb"BZh[1-9]1AY&SY", "bzip2", _COMPRESSED),
+    (rb"\xfd7zXZ\x00", "xz", _COMPRESSED),
+    (rb"\x28\xb5\x2f\xfd", "zstd", _COMPRESSED),
+    (rb"7z\xbc\xaf\x27\x1c", "7z", _COMPRESSED),
+    (rb"%PDF-", "PDF", _EXPORT),
+    (rb"\xff\xfe|\xfe\xff", "UTF-16 text", "expected UTF-8 text: convert it (iconv -f UTF-16 -t UTF-8)"),
+)]
+
+
+def sniff_format(head):
+    """(format, hint) of the binary format a file's first bytes show, or None (maybe text)."""
+    for magic, name, hint in _MAGIC:
+        if magic.match(head):
+            return name, hint
+    return None
+
+
+def sniff_unsupported(path, head=None):
+    """Raise NlpkitError naming the format when `path` (or its first bytes `head`) is not text."""
+    if head is None:
+        with _open_bytes(path) as f:
+            head = _read(f.peek, _SNIFF_BYTES, path)
+    found = sniff_format(head)
+    if found:
+        raise NlpkitError(f"{path}: unsupported format ({found[0]}); {found[1]}")
+
+
+def _open_bytes(path):
+    try:
+        return open(check_file(path), "rb", buffering=_SNIFF_BYTES)
+    except OSError as e:  # permission denied, a socket...: one line naming the file
+        raise NlpkitError(f"{path}: cannot read: {e.strerror or e}") from None
+
+
+def _read(method, size, path):
+    try:
+        return method(size)
+    except OSError as e:
+        raise NlpkitError(f"{path}: cannot read: {e.strerror or e}") from None
+
+
+def iter_lines(path, max_line_bytes=MAX_LINE_BYTES):
+    """Yield (line_number, line without newline) of a UTF-8 text file; bad bytes name the line.
+
+    A binary format (Parquet, gzip, ...) is refused by name, and a line over max_line_bytes is an
+    error rather than a MemoryError (reads are bounded, even on /dev/zero)."""
+    with _open_bytes(path) as f:
+        sniff_unsupported(path, _read(f.peek, _SNIFF_BYTES, path))
+        no = 0
+        while raw := _read(f.readline, max_line_bytes + 1, path):
+            no += 1
+            if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+                raise DataError(path, no, f"line longer than {max_line_bytes:,} bytes: not a text file, "
+                                          "or a file without line breaks")
             try:
                 line = raw.decode("utf-8")
             except UnicodeDecodeError as e:
@@ -59,17 +128,18 @@ def read_json_records(path):
     """A JSON file holding a list of objects, or JSONL: (line_number, object) pairs.
 
     For a JSON list the line number is where the object starts."""
-    p = check_file(path)
-    head = p.open("rb").read(64).lstrip()
-    if head.startswith(b"\xef\xbb\xbf"):
-        head = head[3:].lstrip()
-    if not head.startswith(b"["):
+    with _open_bytes(path) as f:
+        head = _read(f.peek, 64, path)[:64].lstrip()
+        if head.startswith(b"\xef\xbb\xbf"):
+            head = head[3:].lstrip()
+        raw = _read(f.read, -1, path) if head.startswith(b"[") else None
+    if raw is None:
         yield from read_json_lines(path)
         return
     try:
-        text = p.read_bytes().decode("utf-8-sig")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
-        line = p.read_bytes()[: e.start].count(b"\n") + 1
+        line = raw[: e.start].count(b"\n") + 1
         raise DataError(path, line, f"not valid UTF-8 ({e.reason})") from None
     decoder = json.JSONDecoder()
     try:
@@ -103,6 +173,173 @@ def require(record, field, path, line, kind=str, allow_empty=False):
     if not allow_empty and isinstance(value, (str, list)) and not value:
         raise DataError(path, line, "is empty", field)
     return value
+
+
+# ---- tables -------------------------------------------------------------------------------------
+_TABLE_SUFFIXES = (".csv", ".parquet", ".arrow")
+_SAVED_MARKERS = ("dataset_info.json", "state.json", "dataset_dict.json")
+
+
+def is_table(path):
+    """True for what only read_table reads: .csv, .parquet, .arrow, or a `datasets` save_to_disk folder.
+
+    .tsv and .json/.jsonl are not: tasks have their own header-less formats there, and call read_table
+    for them only when they want a table."""
+    p = Path(path)
+    if p.is_dir():
+        return any((p / m).is_file() for m in _SAVED_MARKERS)
+    return p.suffix.lower() in _TABLE_SUFFIXES
+
+
+def read_table(path, columns=None):
+    """Yield (row_number, dict) for each row of a table, rows counted from 1 (CSV row N is line N + 1).
+
+    Formats: .csv, .tsv (a header row, tab-separated, no quoting), .parquet, .arrow, .json/.jsonl (one
+    object per row), and a `datasets` save_to_disk folder. CSV/TSV cells stay strings exactly as written
+    ("007" stays "007", "NA" stays "NA"); other formats keep their types, as plain Python values.
+    columns: {field: column} renames the file's columns to the task's fields, e.g. {"text": "review"};
+    a column it names must exist (for JSON: in every row)."""
+    p = Path(path)
+    reader = _TABLE_READERS.get("folder" if p.is_dir() else p.suffix.lower())
+    if reader is None:
+        raise NlpkitError(f"{path}: not a table: expected .csv, .tsv, .parquet, .arrow, .json, .jsonl "
+                          "or a datasets save_to_disk folder")
+    columns = _check_mapping(columns)
+    names, rows = reader(path)
+    if names is not None:
+        _check_columns(path, columns, names)
+    for no, row in rows:
+        if names is None:
+            _check_columns(path, columns, row, f" row {no}:")
+        yield no, _rename(row, columns)
+
+
+def _check_mapping(columns):
+    if columns is None:
+        return {}
+    try:
+        columns = dict(columns)
+    except (TypeError, ValueError):
+        columns = None
+    if columns is None or not all(isinstance(x, str) for kv in columns.items() for x in kv):
+        raise NlpkitError("columns must map field names to column names, e.g. {'text': 'review'}")
+    return columns
+
+
+def _check_columns(path, columns, present, where=""):
+    for field_, column in columns.items():
+        if column not in present:
+            listed = ", ".join(repr(c) for c in present) or "none"
+            raise NlpkitError(f"{path}:{where} no column {column!r} (for field {field_!r}); "
+                              f"columns present: {listed}")
+
+
+def _rename(row, columns):
+    if not columns:
+        return row
+    sources = set(columns.values())
+    out = {k: v for k, v in row.items() if k not in sources}
+    out.update((f, row[c]) for f, c in columns.items())
+    return out
+
+
+def _csv_table(path, delimiter=",", quoting=csv.QUOTE_MINIMAL):
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_LINE_BYTES))  # default 128 KiB: long texts
+    reader = csv.reader((line + "\n" for _, line in iter_lines(path)), delimiter=delimiter, quoting=quoting)
+    header = next(_csv_records(path, reader), None)
+    if header is None:
+        raise NlpkitError(f"{path}: empty, expected a header row")
+    dup = sorted({c for c in header if header.count(c) > 1})
+    if dup:
+        raise DataError(path, reader.line_num, f"header names a column twice: {', '.join(map(repr, dup))}")
+    return header, _csv_rows(path, reader, header)
+
+
+def _csv_records(path, reader):
+    """Non-blank records of a csv.reader; a malformed one names its line."""
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as e:
+            raise DataError(path, reader.line_num, f"invalid CSV: {e}") from None
+        if fields:
+            yield fields
+
+
+def _csv_rows(path, reader, header):
+    for no, fields in enumerate(_csv_records(path, reader), 1):
+        if len(fields) != len(header):
+            raise DataError(path, reader.line_num, f"row {no}: expected {len(header)} fields (as the header), found {len(fields)}")
+        yield no, dict(zip(header, fields))
+
+
+def _tsv_table(path):
+    return _csv_table(path, "\t", csv.QUOTE_NONE)
+
+
+def _json_table(path):
+    def rows():
+        for no, (line, record) in enumerate(read_json_records(path), 1):
+            if not isinstance(record, dict):
+                raise DataError(path, line, f"row {no}: expected a JSON object, got {type(record).__name__}")
+            yield no, record
+
+    return None, rows()
+
+
+def _parquet_table(path):
+    import pyarrow.parquet as pq
+
+    f = _arrow_do(path, "Parquet", lambda: pq.ParquetFile(str(path)))
+    return f.schema_arrow.names, _numbered(path, "Parquet", (b.to_pylist() for b in f.iter_batches(1024)))
+
+
+def _arrow_table(path):
+    import pyarrow as pa
+
+    def read():  # the IPC file format (Feather 2), else the stream format `datasets` writes
+        try:
+            return pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+        except pa.ArrowInvalid:
+            return pa.ipc.open_stream(pa.memory_map(str(path))).read_all()
+
+    table = _arrow_do(path, "Arrow", read)
+    return table.column_names, _numbered(path, "Arrow", (b.to_pylist() for b in table.to_batches(1024)))
+
+
+def _saved_table(path):
+    import datasets
+
+    ds = _arrow_do(path, "datasets save_to_disk", lambda: datasets.load_from_disk(str(path)))
+    if isinstance(ds, datasets.DatasetDict):
+        raise NlpkitError(f"{path}: holds the splits {', '.join(ds)}: give one, e.g. {Path(path) / next(iter(ds))}")
+    batches = ([dict(zip(b, vals)) for vals in zip(*b.values())] for b in ds.with_format(None).iter(1024))
+    return ds.column_names, _numbered(path, "datasets", batches)
+
+
+def _arrow_do(path, what, action):
+    import pyarrow as pa
+
+    try:
+        return action()
+    except (pa.ArrowException, OSError, ValueError) as e:  # not that format, truncated, unreadable
+        why = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise NlpkitError(f"{path}: cannot read as {what}: {why}") from None
+
+
+def _numbered(path, what, batches):
+    """(row_number, row) over batches of rows; a read error midway is one line naming the file."""
+    it, no = iter(batches), 0
+    while (batch := _arrow_do(path, what, lambda: next(it, None))) is not None:
+        for row in batch:
+            no += 1
+            yield no, row
+
+
+_TABLE_READERS = {".csv": _csv_table, ".tsv": _tsv_table, ".json": _json_table, ".jsonl": _json_table,
+                  ".parquet": _parquet_table, ".arrow": _arrow_table, "folder": _saved_table}
 
 
 _UMASK = os.umask(0)

@@ -1,16 +1,16 @@
 """Autoregressive decoding shared by every generating task: exact KV cache, batched beam search,
-sampling, constraints and streaming.
+sampling, constraints, per-step hooks and streaming.
 
 Model contract: an nn.Module with `.bert` (a transformers BertModel, possibly with Conditional
 LayerNorm applied, its Conditioner at `.conditioner`) and `.cls` (a BertOnlyMLMHead).
 
 API
 ---
-``GenerationConfig(...)``
-    Decoding settings (fields below); ``GenerationConfig.from_dict(d)`` ignores None values and
-    accepts ``n`` for ``num_return_sequences``.
+``DecodeConfig(...)`` (defined in nlpkit.config, the `decode` section of a task's config)
+    Decoding settings; ``DecodeConfig.from_dict(d)`` ignores None values and accepts ``n`` for
+    ``num_return_sequences``; a bad value is an NlpkitError naming the option and what it accepts.
 ``generate(model, prompts, config, *, mask="unilm", eos_id, pad_id, cond=None, allowed_tokens=None,
-forced_prefix=None, use_cache=True) -> list[list[Hypothesis]]``
+forced_prefix=None, use_cache=True, groups=None, step_logprobs=None) -> list[list[Hypothesis]]``
     ``prompts`` are lists of token ids. For ``mask="unilm"`` a prompt is ``[CLS] source [SEP]`` in
     segment 0 and generated tokens get segment 1; for ``mask="causal"`` everything is segment 0.
     Returns, per prompt, the n-best hypotheses of beam search (best first) or n samples (in the
@@ -27,20 +27,35 @@ forced_prefix=None, use_cache=True) -> list[list[Hypothesis]]``
     ``Hypothesis.ids`` and of its score.
     ``use_cache=False`` recomputes the whole sequence at every step: the reference the cached path
     must equal (tests/test_generation.py, scripts/bench_generation.py).
-``stream(model, prompt, config, **same keywords)``
+    ``step_logprobs(logprobs, rows) -> scores`` or ``(scores, keep)``: a per-step hook, as when
+    bert4keras' AutoRegressiveDecoder.predict is overridden. It maps the (rows, vocab) next-token
+    log-probs of the decoder rows (after the repetition penalty) to (hypotheses, vocab) scores, the
+    log-probs that beam search then extends its hypotheses with (and that ``logprob`` sums); ``rows``
+    is a StepRows. ``keep`` (rows,) bool lets rows leave the decoder; a hypothesis left without rows
+    can only end (eos). With the hook, decoding is beam search (beam_size=1: greedy), not sampling.
+    ``groups``: a group number per prompt (0, 1, ... without gaps; needs ``step_logprobs``). The
+    prompts of a group are decoded as one output: a hypothesis of the group is one row per prompt,
+    all continued with the same token, and the hook combines them (tasks/reading/decoding.py votes
+    across the passages of a question). Results, ``allowed_tokens`` and ``forced_prefix`` are then
+    per group instead of per prompt.
+``stream(model, prompt, config, **the keywords of generate() but groups and step_logprobs)``
     Yields the new token ids of one prompt as they are chosen (greedy or sampling). Beam search
     cannot know its tokens before it ends, so with ``beam_size > 1`` the best hypothesis is
     yielded once the search is over.
 ``IncrementalDecoder(model, prompts, *, mask, pad_id, cond=None, use_cache=True)``
-    The layer generate() is built on, for callers that choose tokens themselves (e.g. voting over
-    the passages of one question): ``.logits()`` gives the (rows, vocab) next-token logits,
-    ``.step(tokens, reorder=None)`` first selects/reorders/duplicates rows (``reorder[i]`` = the
-    current row that new row i continues) and then appends one token per row; ``.generated``
-    holds the tokens appended so far, ``.prompt_index`` the prompt of each row.
+    The layer generate() is built on, for callers that choose tokens themselves: ``.logits()``
+    gives the (rows, vocab) next-token logits, ``.step(tokens, reorder=None)`` first
+    selects/reorders/duplicates rows (``reorder[i]`` = the current row that new row i continues)
+    and then appends one token per row; ``.generated`` holds the tokens appended so far,
+    ``.prompt_index`` the prompt of each row.
+``LogitsRules(config, eos_id, ...)``
+    The config's logits rules as transformers LogitsProcessors: the repetition penalty, the
+    min-length and n-gram bans, and the sampling warpers (temperature, top-k, top-p).
 
 The repetition penalty and the n-gram ban look at the generated tokens only (copying from the
-source stays free). A seed makes a call reproducible; the same prompt sampled in a different
-batch draws different samples (the RNG is shared by the batch's rows).
+source stays free): the processors are fed the generated ids, never the prompt. A seed makes a
+call reproducible; the same prompt sampled in a different batch draws different samples (the RNG
+is shared by the batch's rows).
 
 How the cache stays exact: prompts are left-padded, padded keys are masked out and position ids
 count valid tokens only, so a padded row computes what it computes alone. The prompt is run once
@@ -49,84 +64,27 @@ the new tokens, whose mask row is "every valid key so far" -- which is exactly t
 both the UniLM mask (a target token sees the source and the earlier targets) and the causal mask.
 """
 import contextlib
-import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import torch
 from transformers import DynamicCache
+from transformers.generation.logits_process import (
+    LogitsProcessorList,
+    MinNewTokensLengthLogitsProcessor,
+    NoRepeatNGramLogitsProcessor,
+    RepetitionPenaltyLogitsProcessor,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
 
+from .config import DecodeConfig
 from .errors import NlpkitError
 from .model.backbone import run_bert
 from .model.masks import causal_mask, unilm_mask
 
 MASKS = ("unilm", "causal")
-EARLY_STOPPING = ("best", "all")
-
-
-@dataclass
-class GenerationConfig:
-    max_new_tokens: int = 32
-    min_new_tokens: int = 0
-    #: 1 = greedy (or sampling with do_sample); > 1 = beam search
-    beam_size: int = 1
-    #: hypothesis score = logprob / length ** length_penalty
-    length_penalty: float = 1.0
-    #: "best": a prompt's beam search stops as soon as its best hypothesis has ended (the best
-    #: finished score >= the best live beam's score at the current length); "all": it stops when
-    #: beam_size hypotheses have ended. Both stop at max_new_tokens. Use "all" for n-best lists.
-    early_stopping: str = "best"
-    #: ban any token that would repeat an n-gram of this size already in the output (0 = off)
-    no_repeat_ngram_size: int = 0
-    do_sample: bool = False
-    temperature: float = 1.0
-    top_k: int = 0
-    top_p: float = 1.0
-    #: CTRL-style penalty on tokens already generated (> 1 discourages repeats)
-    repetition_penalty: float = 1.0
-    #: n-best size for beam search (<= beam_size), number of samples when sampling
-    num_return_sequences: int = 1
-    #: seed of the sampling RNG; None draws from torch's global RNG
-    seed: int | None = None
-
-    def __post_init__(self):
-        problems = []
-        if self.max_new_tokens < 1:
-            problems.append("max_new_tokens must be >= 1")
-        if not 0 <= self.min_new_tokens <= self.max_new_tokens:
-            problems.append("min_new_tokens must be between 0 and max_new_tokens")
-        if self.beam_size < 1:
-            problems.append("beam_size must be >= 1")
-        if self.num_return_sequences < 1:
-            problems.append("num_return_sequences must be >= 1")
-        if self.do_sample and self.beam_size > 1:
-            problems.append("do_sample with beam_size > 1 is not supported (use one or the other)")
-        if not self.do_sample and self.num_return_sequences > self.beam_size:
-            problems.append("num_return_sequences must be <= beam_size without sampling")
-        if self.early_stopping not in EARLY_STOPPING:
-            problems.append(f"early_stopping must be one of {EARLY_STOPPING}")
-        if self.no_repeat_ngram_size < 0 or self.top_k < 0:
-            problems.append("no_repeat_ngram_size and top_k must be >= 0")
-        if self.temperature <= 0:
-            problems.append("temperature must be > 0 (use do_sample=false for greedy decoding)")
-        if not 0 < self.top_p <= 1:
-            problems.append("top_p must be in (0, 1]")
-        if self.repetition_penalty <= 0:
-            problems.append("repetition_penalty must be > 0")
-        if problems:
-            raise NlpkitError("generation config: " + "; ".join(problems))
-
-    @classmethod
-    def from_dict(cls, d):
-        """Build from a mapping (e.g. the task's `generation:` config section); None values are ignored."""
-        d = {k: v for k, v in dict(d or {}).items() if v is not None}
-        if "n" in d:
-            d["num_return_sequences"] = d.pop("n")
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - names)
-        if unknown:
-            raise NlpkitError(f"generation config: unknown keys {unknown}; valid keys: {sorted(names)}")
-        return cls(**d)
 
 
 @dataclass
@@ -137,6 +95,18 @@ class Hypothesis:
     #: True when the output ended with eos (False: stopped by max_new_tokens, early stopping, or
     #: because no token was allowed)
     finished: bool = True
+
+
+@dataclass
+class StepRows:
+    """What a step_logprobs hook is told about the decoder rows besides their log-probs."""
+
+    #: (rows,) the prompt of each row
+    prompt_index: torch.Tensor
+    #: (rows,) the hypothesis each row continues (hypotheses are numbered from 0)
+    hypothesis: torch.Tensor
+    #: (hypotheses, step) the tokens each hypothesis has chosen so far
+    generated: torch.Tensor
 
 
 def _model_device_dtype(model):
@@ -235,7 +205,7 @@ class IncrementalDecoder:
         conditioner = getattr(self.model, "conditioner", None)
         ctx = conditioner.condition(self.cond) if self.cond is not None else contextlib.nullcontext()
         with ctx:
-            hidden = run_bert(bert, ids, types, mask, positions, past_key_values=self.cache)
+            hidden = run_bert(bert, ids, types, mask, positions, cache=self.cache)
             return self.model.cls(hidden[:, -1]).float()
 
 
@@ -269,79 +239,88 @@ def _rows_cond(model, cond, rows, device, dtype):
     return cond
 
 
-# ---- logits processing --------------------------------------------------------------------------
+# ---- logits rules ---------------------------------------------------------------------------------
 
 
-def _penalize(logits, generated, penalty):
-    """CTRL repetition penalty on the tokens each row has generated."""
-    if penalty == 1.0 or generated.shape[1] == 0:
-        return logits
-    picked = logits.gather(1, generated)
-    picked = torch.where(picked > 0, picked / penalty, picked * penalty)
-    return logits.scatter(1, generated, picked)
+class LogitsRules:
+    """A DecodeConfig's rules on the next-token logits, as transformers LogitsProcessors, plus the
+    forced prefix and the allowed_tokens hook.
+
+    The processors are given the generated ids only, not the prompt (see the module docstring).
+    penalize(): the repetition penalty, which the hypothesis' logprob includes; restrict(): -inf for
+    the tokens that may not come next, which only decides the choice; warp(): temperature, top-k,
+    top-p, for sampling."""
+
+    def __init__(self, config, eos_id, allowed_tokens=None, forced_prefix=None, num_outputs=1, device="cpu"):
+        self.eos_id, self.hook = int(eos_id), allowed_tokens
+        self.prefix = _prefixes(forced_prefix, num_outputs)
+        penalty = float(config.repetition_penalty)
+        self.penalty = RepetitionPenaltyLogitsProcessor(penalty) if penalty != 1.0 else None
+        self.bans = LogitsProcessorList()
+        if config.min_new_tokens:
+            self.bans.append(MinNewTokensLengthLogitsProcessor(0, config.min_new_tokens, self.eos_id, device=device))
+        if config.no_repeat_ngram_size:
+            self.bans.append(NoRepeatNGramLogitsProcessor(config.no_repeat_ngram_size))
+        self.warpers = LogitsProcessorList()
+        if config.temperature != 1.0:
+            self.warpers.append(TemperatureLogitsWarper(float(config.temperature)))
+        if config.top_k:
+            self.warpers.append(TopKLogitsWarper(config.top_k))
+        if config.top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(config.top_p))
+
+    def penalize(self, generated, logits):
+        return self.penalty(generated, logits) if self.penalty is not None else logits
+
+    def warp(self, generated, scores):
+        return self.warpers(generated, scores)
+
+    def restrict(self, index, generated, scores):
+        """`scores` with -inf for the tokens row r may not choose next; index[r]: the row's output."""
+        out = self.bans(generated, scores)
+        step = generated.shape[1]
+        if self.hook is None and all(len(p) <= step for p in self.prefix):
+            return out
+        out = out.clone()
+        gen = generated.tolist()
+        for r, i in enumerate(index.tolist()):
+            prefix = self.prefix[i]
+            if step < len(prefix):  # the forced prefix overrides every other rule
+                out[r] = float("-inf")
+                out[r, prefix[step]] = scores[r, prefix[step]]
+                continue
+            ok = self.hook(i, gen[r]) if self.hook is not None else None
+            if ok is not None:
+                banned = torch.ones(out.shape[1], dtype=torch.bool, device=out.device)
+                banned[list(ok)] = False
+                out[r] = out[r].masked_fill(banned, float("-inf"))
+        return out
 
 
-class _Rules:
-    """The hard restrictions on the next token: forced prefix, min length, n-gram bans, the hook."""
-
-    def __init__(self, config, eos_id, allowed_tokens, forced_prefix, num_prompts):
-        self.config, self.eos_id, self.hook = config, eos_id, allowed_tokens
-        if forced_prefix is not None and len(forced_prefix) and isinstance(forced_prefix[0], (list, tuple)):
-            if len(forced_prefix) != num_prompts:
-                raise NlpkitError(f"forced_prefix has {len(forced_prefix)} lists for {num_prompts} prompts")
-            self.prefix = [list(p) for p in forced_prefix]
-        else:
-            self.prefix = [list(forced_prefix or [])] * num_prompts
-
-    def allowed(self, prompt_index, generated, vocab):
-        """(rows, vocab) bool of the tokens each row may choose next, or None for no restriction."""
-        step, rows = generated.shape[1], generated.shape[0]
-        cfg, n = self.config, self.config.no_repeat_ngram_size
-        need_lists = self.hook is not None or (n and step + 1 >= n) or any(len(p) > step for p in self.prefix)
-        if not need_lists and step >= cfg.min_new_tokens:
-            return None
-        allow = torch.ones(rows, vocab, dtype=torch.bool)
-        if step < cfg.min_new_tokens:
-            allow[:, self.eos_id] = False
-        if need_lists:
-            gen = generated.tolist()
-            for r, p in enumerate(prompt_index.tolist()):
-                prefix = self.prefix[p]
-                if step < len(prefix):
-                    allow[r] = False
-                    allow[r, prefix[step]] = True
-                    continue
-                if n and step + 1 >= n:
-                    tail = tuple(gen[r][step - n + 1:]) if n > 1 else ()
-                    banned = [gen[r][i + n - 1] for i in range(step - n + 1) if tuple(gen[r][i:i + n - 1]) == tail]
-                    allow[r, banned] = False
-                if self.hook is not None:
-                    ok = self.hook(p, gen[r])
-                    if ok is not None:
-                        keep = torch.zeros(vocab, dtype=torch.bool)
-                        keep[list(ok)] = True
-                        allow[r] &= keep
-        return allow.to(generated.device)
+def _prefixes(forced_prefix, num_outputs):
+    if forced_prefix is not None and len(forced_prefix) and isinstance(forced_prefix[0], (list, tuple)):
+        if len(forced_prefix) != num_outputs:
+            raise NlpkitError(f"forced_prefix has {len(forced_prefix)} lists for {num_outputs} outputs")
+        return [list(p) for p in forced_prefix]
+    return [list(forced_prefix or [])] * num_outputs
 
 
 def _score(logprob, length, penalty):
     return logprob / (max(length, 1) ** penalty)
 
 
-def _filter_top(logits, top_k, top_p):
-    if top_k and top_k < logits.shape[1]:
-        kth = logits.topk(top_k, dim=1).values[:, -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if top_p < 1.0:
-        sorted_logits, order = logits.sort(dim=1, descending=True)
-        probs = sorted_logits.softmax(1)
-        # drop a token when the tokens ranked above it already cover top_p (the first always stays)
-        drop = (probs.cumsum(1) - probs) >= top_p
-        logits = logits.masked_fill(drop.scatter(1, order, drop), float("-inf"))
-    return logits
-
-
 # ---- searches -------------------------------------------------------------------------------------
+
+
+def _next_tokens(rules, index, generated, logits, logp, config, generator):
+    """The next token of every row (greedy or sampled), and the rows for which no token is allowed."""
+    allowed = rules.restrict(index, generated, logits if config.do_sample else logp)
+    dead = torch.isinf(allowed).all(1)
+    if not config.do_sample:
+        return allowed.argmax(1), dead
+    x = rules.warp(generated, allowed).clone()
+    x[dead, rules.eos_id] = 0.0  # no token allowed: end
+    return torch.multinomial(x.softmax(1), 1, generator=generator).view(-1), dead
 
 
 def _row_search(dec, config, eos_id, rules, results, generator):
@@ -357,19 +336,9 @@ def _row_search(dec, config, eos_id, rules, results, generator):
         logits, prompt_index, generated = dec.logits(), dec.prompt_index, dec.generated
         if expand is not None and step == 0:
             logits, prompt_index, generated = logits[expand], prompt_index[expand], generated[expand]
-        logits = _penalize(logits, generated, config.repetition_penalty)
+        logits = rules.penalize(generated, logits)
         logp = logits.log_softmax(1)
-        allow = rules.allowed(prompt_index, generated, logits.shape[1])
-        if config.do_sample:
-            x = logits / config.temperature
-            if allow is not None:
-                x = x.masked_fill(~allow, float("-inf"))
-            x = _filter_top(x, config.top_k, config.top_p)
-            x[:, eos_id] = torch.where(torch.isinf(x).all(1), 0.0, x[:, eos_id])  # no token allowed: end
-            tokens = torch.multinomial(x.softmax(1), 1, generator=generator).view(-1)
-        else:
-            tokens = (logp if allow is None else logp.masked_fill(~allow, float("-inf"))).argmax(1)
-        dead = ~allow.any(1) if allow is not None else torch.zeros_like(tokens, dtype=torch.bool)
+        tokens, dead = _next_tokens(rules, prompt_index, generated, logits, logp, config, generator)
         logprob = logprob + torch.where(dead, 0.0, logp.gather(1, tokens[:, None]).view(-1))
         ended = (tokens == eos_id) | dead
         yield tokens, ended
@@ -397,73 +366,105 @@ def _row_search(dec, config, eos_id, rules, results, generator):
         slots = [slots[i] for i in keep.tolist()]
 
 
-def _beam_search(dec, config, eos_id, rules):
-    """Batched beam search; returns a list (per prompt) of n-best Hypothesis lists."""
-    beam, alpha, vocab = config.beam_size, config.length_penalty, None
-    num_prompts = dec.num_rows
-    finished = [[] for _ in range(num_prompts)]
-    fallback = [[] for _ in range(num_prompts)]  # live beams when a search stopped early
-    beam_logprob = torch.zeros(num_prompts, device=dec.device)
-    for step in range(config.max_new_tokens):
-        logits = _penalize(dec.logits(), dec.generated, config.repetition_penalty)
-        vocab = logits.shape[1]
-        logp = logits.log_softmax(1)
-        allow = rules.allowed(dec.prompt_index, dec.generated, vocab)
-        if allow is not None:
-            logp = logp.masked_fill(~allow, float("-inf"))
-        candidates = beam_logprob[:, None] + logp
-        gen_rows = dec.generated.tolist()
-        groups = {}
-        for r, p in enumerate(dec.prompt_index.tolist()):
-            groups.setdefault(p, []).append(r)
-        src, new_tokens, new_logprob = [], [], []
-        last = step == config.max_new_tokens - 1
-        for p, rows in groups.items():
-            flat = candidates[rows].view(-1)
-            values, index = flat.topk(min(2 * beam, flat.numel()))
-            live = []
-            for rank, (value, i) in enumerate(zip(values.tolist(), index.tolist())):
-                if value == float("-inf"):
-                    break
-                row, token = rows[i // vocab], i % vocab
-                if token == eos_id:
-                    if rank < beam:  # an eos ranked below the beam would not have been kept
-                        finished[p].append(Hypothesis(gen_rows[row], _score(value, step + 1, alpha), value, True))
-                    continue
-                live.append((row, token, value))
+class _NBest:
+    """Beam search's bookkeeping per output (group): the ended hypotheses, and the live beams of a
+    search that stopped early (they only fill an n-best list that is short)."""
+
+    def __init__(self, num_outputs, config, eos_id):
+        self.config, self.eos_id = config, eos_id
+        self.finished = [[] for _ in range(num_outputs)]
+        self.fallback = [[] for _ in range(num_outputs)]
+
+    def select(self, candidates, hyp_output, hyp_ids, step):
+        """(parent hypothesis, token, logprob) of the continuations that stay live, every output's
+        best first; `candidates` (hypotheses, vocab) are the logprobs of each continuation."""
+        hyps_of = {}
+        for h, g in enumerate(hyp_output.tolist()):
+            hyps_of.setdefault(g, []).append(h)
+        ids = hyp_ids.tolist()
+        live = []
+        for g, hyps in hyps_of.items():
+            live += self._select_output(g, candidates[hyps], hyps, ids, step)
+        return live
+
+    def _select_output(self, g, candidates, hyps, ids, step):
+        cfg, vocab = self.config, candidates.shape[1]
+        beam, alpha = cfg.beam_size, cfg.length_penalty
+        values, index = candidates.view(-1).topk(min(2 * beam, candidates.numel()))
+        live = []
+        for rank, (value, i) in enumerate(zip(values.tolist(), index.tolist())):
+            if value == float("-inf"):
+                break
+            h, token = hyps[i // vocab], i % vocab
+            if token != self.eos_id:
+                live.append((h, token, value))
                 if len(live) == beam:
                     break
-            best_finished = max((h.score for h in finished[p]), default=float("-inf"))
-            done = (
-                not live
-                or last
-                or (config.early_stopping == "best" and best_finished >= _score(live[0][2], step + 1, alpha))
-                or (config.early_stopping == "all" and len(finished[p]) >= beam)
-            )
-            if done:
-                unfinished = [Hypothesis(gen_rows[row] + [token], _score(v, step + 1, alpha), v, False)
-                              for row, token, v in live]
-                if last:  # out of length: the live beams compete with the ended ones
-                    finished[p] += unfinished
-                else:  # stopped early: they only fill an n-best list that is short
-                    fallback[p] = unfinished
-                continue
-            for row, token, value in live:
-                src.append(row)
-                new_tokens.append(token)
-                new_logprob.append(value)
-        if not src:
+            elif rank < beam:  # an eos ranked below the beam would not have been kept
+                self.finished[g].append(Hypothesis(ids[h], _score(value, step + 1, alpha), value, True))
+        best_finished = max((h.score for h in self.finished[g]), default=float("-inf"))
+        last = step == cfg.max_new_tokens - 1
+        if live and not last and not (
+            (cfg.early_stopping == "best" and best_finished >= _score(live[0][2], step + 1, alpha))
+            or (cfg.early_stopping == "all" and len(self.finished[g]) >= beam)
+        ):
+            return live
+        unfinished = [Hypothesis(ids[h] + [t], _score(v, step + 1, alpha), v, False) for h, t, v in live]
+        if last:  # out of length: the live beams compete with the ended ones
+            self.finished[g] += unfinished
+        else:
+            self.fallback[g] = unfinished
+        return []
+
+    def results(self, n):
+        out = []
+        for finished, fallback in zip(self.finished, self.fallback):
+            best = sorted(finished, key=lambda h: -h.score)[:n]
+            out.append(best + sorted(fallback, key=lambda h: -h.score)[: n - len(best)])
+        return out
+
+
+def _hypothesis_scores(hook, logp, rows, eos_id):
+    """(hypotheses, vocab) scores and the rows that stay (None: all): the hook's, or the rows' own."""
+    if hook is None:
+        return logp, None
+    out = hook(logp, rows)
+    scores, keep = out if isinstance(out, tuple) else (out, None)
+    if keep is None:
+        return scores, None
+    keep = torch.as_tensor(keep, dtype=torch.bool, device=logp.device)
+    has_rows = torch.zeros(scores.shape[0], dtype=torch.bool, device=logp.device)
+    has_rows[rows.hypothesis[keep]] = True
+    only_eos = torch.arange(scores.shape[1], device=logp.device) == eos_id
+    return scores.masked_fill(~(has_rows[:, None] | only_eos), float("-inf")), keep
+
+
+def _beam_search(dec, config, eos_id, rules, groups=None, step_logprobs=None):
+    """Batched beam search; returns a list (per output) of n-best Hypothesis lists. An output is a
+    prompt, or a group of prompts whose rows the hook combines into one hypothesis."""
+    row_hyp = torch.tensor(list(groups) if groups is not None else list(range(dec.num_rows)), device=dec.device)
+    num_outputs = int(row_hyp.max()) + 1
+    nbest = _NBest(num_outputs, config, eos_id)
+    hyp_output = torch.arange(num_outputs, device=dec.device)  # at first one hypothesis per output
+    hyp_ids = torch.zeros(num_outputs, 0, dtype=torch.long, device=dec.device)
+    hyp_logprob = torch.zeros(num_outputs, device=dec.device)
+    for step in range(config.max_new_tokens):
+        logp = rules.penalize(dec.generated, dec.logits()).log_softmax(1)
+        rows = StepRows(dec.prompt_index, row_hyp, hyp_ids)
+        scores, keep = _hypothesis_scores(step_logprobs, logp, rows, eos_id)
+        scores = rules.restrict(hyp_output, hyp_ids, scores)
+        live = nbest.select(hyp_logprob[:, None] + scores, hyp_output, hyp_ids, step)
+        if not live:
             break
-        dec.step(new_tokens, reorder=src)
-        beam_logprob = torch.tensor(new_logprob, device=dec.device)
-    n = config.num_return_sequences
-    out = []
-    for p in range(num_prompts):
-        best = sorted(finished[p], key=lambda h: -h.score)[:n]
-        if len(best) < n:
-            best += sorted(fallback[p], key=lambda h: -h.score)[: n - len(best)]
-        out.append(best)
-    return out
+        parents = torch.tensor([h for h, _, _ in live], device=dec.device)
+        tokens = torch.tensor([t for _, t, _ in live], device=dec.device)
+        # every row (that stays) of a parent hypothesis continues as a row of each of its children
+        rows_left = keep.nonzero().view(-1) if keep is not None else torch.arange(dec.num_rows, device=dec.device)
+        row_hyp, r = (parents[:, None] == row_hyp[rows_left][None]).nonzero(as_tuple=True)
+        dec.step(tokens[row_hyp], reorder=rows_left[r])
+        hyp_output, hyp_ids = hyp_output[parents], torch.cat([hyp_ids[parents], tokens[:, None]], 1)
+        hyp_logprob = torch.tensor([v for _, _, v in live], device=dec.device)
+    return nbest.results(config.num_return_sequences)
 
 
 # ---- entry points ---------------------------------------------------------------------------------
@@ -481,6 +482,12 @@ def _eval_mode(model):
         model.train(was_training)
 
 
+def _as_config(config):
+    if config is None:
+        return DecodeConfig()
+    return DecodeConfig.from_dict(config) if isinstance(config, Mapping) else config
+
+
 def _check_positions(model, prompts, config):
     longest = max(len(p) for p in prompts) if prompts else 0
     limit = model.bert.config.max_position_embeddings
@@ -491,6 +498,20 @@ def _check_positions(model, prompts, config):
         )
 
 
+def _check_groups(groups, step_logprobs, num_prompts, config):
+    """The number of outputs: one per prompt, or one per group."""
+    if step_logprobs is not None and config.do_sample:
+        raise NlpkitError("step_logprobs decodes by beam search (beam_size=1: greedy); set do_sample=false")
+    if groups is None:
+        return num_prompts
+    if step_logprobs is None:
+        raise NlpkitError("groups need a step_logprobs hook to combine the rows of a group")
+    groups = list(groups)
+    if len(groups) != num_prompts or sorted(set(groups)) != list(range(len(set(groups)))):
+        raise NlpkitError("groups must give every prompt a group number, numbered 0, 1, 2, ... without gaps")
+    return len(set(groups))
+
+
 def _generator(config, device):
     if not config.do_sample or config.seed is None:
         return None
@@ -498,18 +519,17 @@ def _generator(config, device):
 
 
 def generate(model, prompts, config=None, *, mask="unilm", eos_id, pad_id, cond=None, allowed_tokens=None,
-             forced_prefix=None, use_cache=True):
-    """Decode every prompt; returns per prompt a list of Hypothesis (see the module docstring)."""
-    config = config or GenerationConfig()
-    if isinstance(config, Mapping):
-        config = GenerationConfig.from_dict(config)
+             forced_prefix=None, use_cache=True, groups=None, step_logprobs=None):
+    """Decode every prompt (or group); returns per output a list of Hypothesis (see the module docstring)."""
+    config = _as_config(config)
     prompts = _check_prompts(prompts, model.bert.config.vocab_size)
     _check_positions(model, prompts, config)
+    num_outputs = _check_groups(groups, step_logprobs, len(prompts), config)
     with _eval_mode(model):
         dec = IncrementalDecoder(model, prompts, mask=mask, pad_id=pad_id, cond=cond, use_cache=use_cache)
-        rules = _Rules(config, eos_id, allowed_tokens, forced_prefix, len(prompts))
-        if config.beam_size > 1:
-            return _beam_search(dec, config, eos_id, rules)
+        rules = LogitsRules(config, eos_id, allowed_tokens, forced_prefix, num_outputs, dec.device)
+        if config.beam_size > 1 or step_logprobs is not None:
+            return _beam_search(dec, config, eos_id, rules, groups, step_logprobs)
         results = [[] for _ in prompts]
         for _ in _row_search(dec, config, eos_id, rules, results, _generator(config, dec.device)):
             pass
@@ -519,9 +539,7 @@ def generate(model, prompts, config=None, *, mask="unilm", eos_id, pad_id, cond=
 def stream(model, prompt, config=None, *, mask="unilm", eos_id, pad_id, cond=None, allowed_tokens=None,
            forced_prefix=None, use_cache=True):
     """Yield the generated token ids of one prompt as they are chosen (eos is not yielded)."""
-    config = config or GenerationConfig()
-    if isinstance(config, Mapping):
-        config = GenerationConfig.from_dict(config)
+    config = _as_config(config)
     if config.do_sample and config.num_return_sequences > 1:
         raise NlpkitError("stream() draws one sample; set num_return_sequences=1")
     kwargs = dict(mask=mask, eos_id=eos_id, pad_id=pad_id, allowed_tokens=allowed_tokens, use_cache=use_cache)
@@ -538,7 +556,7 @@ def stream(model, prompt, config=None, *, mask="unilm", eos_id, pad_id, cond=Non
     _check_positions(model, prompts, config)
     with _eval_mode(model):
         dec = IncrementalDecoder(model, prompts, mask=mask, pad_id=pad_id, cond=cond, use_cache=use_cache)
-        rules = _Rules(config, eos_id, allowed_tokens, forced_prefix, 1)
+        rules = LogitsRules(config, eos_id, allowed_tokens, forced_prefix, 1, dec.device)
         for tokens, ended in _row_search(dec, config, eos_id, rules, [[]], _generator(config, dec.device)):
             if bool(ended[0]):
                 return

@@ -1,6 +1,8 @@
-"""Finds tasks by name: every folder under nlpkit.tasks with a `Task` subclass is one."""
+"""Finds tasks by name: every package under nlpkit.tasks exporting `TASK` (a Task subclass) is one."""
+import ast
 import importlib
 import pkgutil
+from pathlib import Path
 
 from .errors import NlpkitError
 
@@ -9,6 +11,15 @@ def task_names():
     import nlpkit.tasks as pkg
 
     return sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.ispkg and not m.name.startswith("_"))
+
+
+def description(name):
+    """The first line of the task package's docstring, read without importing it (no torch)."""
+    import nlpkit.tasks as pkg
+
+    init = Path(pkg.__path__[0]) / name / "__init__.py"
+    doc = ast.get_docstring(ast.parse(init.read_text(encoding="utf-8"))) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
 def get_task_class(name):

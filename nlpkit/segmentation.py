@@ -1,4 +1,4 @@
-"""Word segmentation shared by Tokenizer.words(), wordcount and jose.
+"""Word segmentation shared by wordcount and jose.
 
 `get_segmenter(kind, hmm, user_dict)` returns an object whose `.cut(text)` gives the list of tokens the
 engine produces (whitespace and punctuation tokens included, as jieba.lcut does; callers filter).
@@ -16,6 +16,7 @@ import os
 import re
 import threading
 
+from .data import iter_lines
 from .errors import NlpkitError
 
 KINDS = "jieba, rjieba, char or bert:DIR"
@@ -29,21 +30,7 @@ _lock = threading.Lock()
 
 def read_user_dict(path):
     """Entries (word, freq or None, tag or None) of a jieba user dictionary file (UTF-8)."""
-    try:
-        raw = open(path, "rb").read()
-    except OSError as e:
-        raise NlpkitError(f"{path}: cannot read the user dictionary: {e.strerror or e}") from None
-    entries = []
-    for no, line in enumerate(raw.split(b"\n"), 1):
-        try:
-            text = line.decode("utf-8").strip()
-        except UnicodeDecodeError as e:
-            raise NlpkitError(f"{path}:{no}: user dictionary is not valid UTF-8 ({e.reason})") from None
-        if no == 1:
-            text = text.lstrip("\ufeff")
-        if text:
-            entries.append(_parse_entry(text))
-    return tuple(entries)
+    return tuple(_parse_entry(line.strip()) for _, line in iter_lines(path) if line.strip())
 
 
 def _parse_entry(line):

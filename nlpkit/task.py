@@ -1,13 +1,15 @@
-"""The Task contract: what a folder under tasks/ implements so the core can train, evaluate,
-predict and serve it without ever branching on its name.
+"""The task contract: what a folder under tasks/ implements so the core can train, evaluate, predict
+and serve it without ever branching on its name.
 
-Data flows one way: file -> read() (records) -> encode() (features) -> collate() (tensors)
--> model -> loss() when training, or predict() (records with character offsets) -> evaluate().
+`Task` is the minimal contract every task meets (read data, fit, load a run, predict, evaluate,
+pipeline). `BertTask` adds the hooks of a BERT fine-tune trained by the shared accelerate loop:
+data flows file -> read() (records) -> encode() (features) -> collate() (tensors) -> model ->
+loss() when training, or predict() (records with character offsets) -> evaluate().
 """
-import inspect
 from pathlib import Path
 
-from .data import read_jsonl, write_jsonl
+from .config import BertRunConfig, RunConfig
+from .data import read_jsonl
 from .errors import NlpkitError
 
 
@@ -17,18 +19,36 @@ class Task:
     metric = "loss"
     #: bundled sample files, relative to the task folder; used when data.train/data.dev are not given
     sample = {"train": None, "dev": None}
+    #: the typed config: a dataclass built on RunConfig (see nlpkit.config)
+    config_class = RunConfig
+    #: config keys or sections a predict / pipeline call may set for itself (e.g. ("decode",))
+    call_options = ()
+    #: other per-call options, passed as given to as_record() and predict() (e.g. nl2sql's "table")
+    call_extras = ()
+    #: files a run of this task writes besides the checkpoint's own (removed with the run on overwrite=true)
+    run_files = ()
+    #: the task's keys a resumed run may set differently (besides nlpkit.checkpoint.RESUME_MAY_CHANGE)
+    resume_may_change = ()
 
     def __init__(self, cfg, state=None):
         self.cfg = cfg
-        self.tokenizer = None
         #: JSON-serialisable facts learnt from the training data (label names, ...); saved in the run dir
         self.state = dict(state or {})
 
     @classmethod
+    def profile(cls, model):
+        """Defaults that depend on the model the user brings (a nested dict merged over config_class)."""
+        return {}
+
+    @classmethod
     def folder(cls):
-        """The task's folder (config.yaml, sample/); a subclass defined elsewhere inherits it."""
-        folders = [Path(inspect.getfile(k)).parent for k in cls.__mro__ if issubclass(k, Task) and k is not Task]
-        return next((f for f in folders if (f / "config.yaml").exists()), folders[0])
+        """The task's folder (sample/, README.md): that of the first class defined under tasks/."""
+        import inspect
+
+        for k in cls.__mro__:
+            if k.__module__.startswith("nlpkit.tasks."):
+                return Path(inspect.getfile(k)).parent
+        return Path(inspect.getfile(cls)).parent
 
     @classmethod
     def sample_path(cls, split):
@@ -37,8 +57,134 @@ class Task:
 
     # ---- data ------------------------------------------------------------------------------
     def read(self, path):
-        """Read a data file into a list of records (dicts). Errors name file, line and field."""
+        """Read gold data (training or evaluation) into a list of records. Errors name file, line and field."""
         raise NotImplementedError
+
+    def eval_data(self):
+        """The gold data `nlpkit evaluate` scores a run on when no data= is given: the run's own dev
+        data, or the bundled sample's when the run trained on the sample."""
+        return self.cfg.data.dev or (None if self.cfg.data.train else self.sample_path("dev"))
+
+    def read_data(self, path):
+        """Gold records from `path`: the task's own format (read()), or a table -- CSV, Parquet, Arrow, a
+        `datasets` save_to_disk folder; JSON/JSONL/TSV-with-header when data.columns maps columns --
+        whose rows from_row() turns into records."""
+        rows = self._table_rows(path)
+        return self.read(path) if rows is None else [self.from_row(row, path, line) for line, row in rows]
+
+    def _table_rows(self, path):
+        """(line, row) of `path` read as a table, or None when it is in the task's own format."""
+        from .data import is_table, read_table
+
+        if type(self).from_row is Task.from_row:  # the task reads tables in read() itself, or not at all
+            return None
+        columns = dict(self.cfg.data.columns)
+        if is_table(path) or (columns and Path(path).suffix in (".json", ".jsonl", ".tsv")):
+            return read_table(path, columns or None)
+        return None
+
+    def from_row(self, row, path, line):
+        """A table row (a dict of the task's field names, after data.columns) -> a record. A task that
+        defines it reads every table format through read_data(); one that does not gets only read()."""
+        raise NotImplementedError
+
+    def read_input_data(self, path):
+        """`nlpkit predict input=F`: a table's rows (see read_data) as pipeline inputs, else read_inputs()."""
+        from .data import check_file
+
+        rows = self._table_rows(path)
+        return self.read_inputs(str(check_file(path))) if rows is None else [self.as_record(row) for _, row in rows]
+
+    def read_inputs(self, path):
+        """Records for `nlpkit predict input=F` (JSONL by default)."""
+        return read_jsonl(path)
+
+    def as_record(self, item, **options):
+        """A pipeline input -> an input record: a string, or a record with a "text" string."""
+        text = item if isinstance(item, str) else item.get("text") if isinstance(item, dict) else None
+        if not isinstance(text, str):
+            raise NlpkitError(f'{self.name}: expected a string or a record with a "text" string, got {item!r:.80}')
+        return {"text": text} if isinstance(item, str) else dict(item)
+
+    # ---- running ---------------------------------------------------------------------------
+    def fit(self, cfg):
+        """Train and write a run directory; returns its path."""
+        raise NotImplementedError
+
+    def load_run(self, run_dir):
+        """The model saved in a finished run directory, ready for predict/evaluate."""
+        raise NotImplementedError
+
+    def place(self, model, device="auto", dtype="auto"):
+        """Put a loaded model where inference runs (see nlpkit.devices); this task runs on the CPU."""
+        from .devices import resolve_device, resolve_dtype
+
+        dev = resolve_device(device)
+        resolve_dtype(dtype, dev)
+        if dev.type != "cpu":
+            raise NlpkitError(f"device={device}: task {self.name} runs on the CPU only")
+        return model
+
+    def predict(self, model, records, **options):
+        """A list of input records -> a list of JSON-serialisable predictions, one per record.
+        `options` are validated per-call settings (see call_options)."""
+        raise NotImplementedError
+
+    def stream(self, model, record, **options):
+        """One input record -> an iterator of partial outputs (pipeline(..., stream=True))."""
+        raise NlpkitError(f"task {self.name} does not stream its output; call the pipeline without stream=True")
+
+    def evaluate(self, model, records, **options):
+        """Score the model on gold records: a dict of metrics containing self.metric."""
+        raise NotImplementedError
+
+    def document_vectors(self, model):
+        """(document keys, an (n, dim) numpy array) for `nlpkit plot RUN --docs`, in tasks that have them."""
+        raise NlpkitError(f"task {self.name} has no document vectors to map")
+
+    def batches(self, records, size, desc="evaluate"):
+        """Slices of `size` records, with a progress bar when there are several (and progress is on)."""
+        from tqdm.auto import tqdm
+
+        progress = getattr(self.cfg, "trainer", self.cfg).get("progress", True)
+        starts = range(0, len(records), size)
+        for start in tqdm(starts, desc=desc, leave=False, disable=not progress or len(starts) < 3):
+            yield records[start : start + size]
+
+    def output_rows(self, records, predictions):
+        """The JSONL rows `nlpkit predict` writes (to output= or stdout alike)."""
+        return predictions
+
+    def pipeline(self, model, **defaults):
+        """The object `nlpkit.pipeline(name, model=DIR)` returns."""
+        from .pipelines import Pipeline
+
+        return Pipeline(self, model, **defaults)
+
+
+class BertTask(Task):
+    """A BERT fine-tune: the shared backbone, the accelerate trainer, a tiny-model profile (tuned on the
+    task's sample) and pretrained defaults (from the published recipes of the task's family)."""
+
+    config_class = BertRunConfig
+    #: overrides for model=tiny: the small random model on the bundled sample
+    tiny_profile = {}
+    #: overrides for model=DIR: a pretrained checkpoint (lr ~2e-5, a few epochs)
+    pretrained_profile = {"trainer": {"lr": 2e-5, "epochs": 3, "batch_size": 32, "warmup": 0.1}}
+    #: DDP must be told when some parameters get no gradient in a step (e.g. a padded-away pointer)
+    find_unused_parameters = False
+
+    def __init__(self, cfg, state=None):
+        super().__init__(cfg, state)
+        self.tokenizer = None
+
+    @classmethod
+    def profile(cls, model):
+        if str(model) != "tiny":
+            return cls.pretrained_profile
+        # the tiny model's small matrices gain nothing from a second thread, and lose ~10x on a busy machine
+        tiny = {"trainer": {"threads": 1}}
+        return {**tiny, **cls.tiny_profile, "trainer": {**tiny["trainer"], **cls.tiny_profile.get("trainer", {})}}
 
     def texts(self, records):
         """Texts that the locally built vocabulary of model=tiny must cover."""
@@ -46,6 +192,9 @@ class Task:
 
     def prepare(self, records):
         """Learn what the model needs from the training records (e.g. label names) into self.state."""
+
+    def check_dev(self, records):
+        """Raise for dev records the trained model could not score (checked before the first step)."""
 
     def encode(self, record):
         """record -> features: a dict of plain lists/ints (stored in a `datasets` Arrow table)."""
@@ -59,7 +208,6 @@ class Task:
         """Size of one feature, for length-grouped batching."""
         return len(feature["input_ids"])
 
-    # ---- model -----------------------------------------------------------------------------
     def build_model(self, source):
         """Build the task model. `source` is cfg.model ("tiny" or a checkpoint folder) when training,
         or the BertConfig of a finished run when loading it (weights are loaded after).
@@ -70,46 +218,17 @@ class Task:
     def loss(self, model, batch):
         raise NotImplementedError
 
-    # ---- inference -------------------------------------------------------------------------
-    def predict(self, model, records, **options):
-        """A list of input records -> a list of JSON-serialisable predictions, one per record."""
-        raise NotImplementedError
-
-    def stream(self, model, record, **options):
-        """One input record -> an iterator of partial outputs (pipeline(..., stream=True))."""
-        raise NlpkitError(f"task {self.name} does not stream its output; call the pipeline without stream=True")
-
-    def evaluate(self, model, records, **options):
-        """Score the model on gold records: a dict of metrics containing self.metric."""
-        raise NotImplementedError
-
-    def read_inputs(self, path):
-        """Records for `nlpkit predict input=F` (JSONL by default)."""
-        return read_jsonl(path)
-
-    def write_predictions(self, path, records, predictions):
-        write_jsonl(path, predictions)
-
-    def as_record(self, item, **options):
-        """What a pipeline call gets (a string, usually) -> an input record."""
-        return {"text": item} if isinstance(item, str) else dict(item)
-
-    def pipeline(self, model):
-        """The object `nlpkit.pipeline(name, model=DIR)` returns."""
-        from .pipelines import Pipeline
-
-        return Pipeline(self, model)
-
-    # ---- whole-run hooks --------------------------------------------------------------------
     def load_run(self, run_dir):
-        """The model saved in a finished run directory (a task that is not a BERT fine-tune overrides)."""
         from .checkpoint import load_bert_run
 
         return load_bert_run(self, run_dir)
 
+    def place(self, model, device="auto", dtype="auto"):
+        from .devices import place
+
+        return place(model, device, dtype)
+
     def fit(self, cfg):
-        """Train and save a run directory. BERT tasks use the shared accelerate trainer;
-        a task that is not a BERT fine-tune (jose) overrides this."""
         from .training import train_task
 
         return train_task(self, cfg)

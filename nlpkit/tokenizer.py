@@ -1,9 +1,12 @@
-"""One tokenizer for every task: BERT WordPiece with character offsets, plus jieba words.
+"""One tokenizer for every task: BERT WordPiece with character offsets.
 
-Loaded from a local checkpoint folder (vocab.txt / tokenizer.json) or built from training texts
-with the `tokenizers` library (every CJK character its own token) for the default tiny model.
+Loaded from a local checkpoint folder (vocab.txt / tokenizer.json) or, for the default tiny model, built
+from training texts: a WordPiece vocabulary trained here (every CJK character its own token; ties broken
+by code point, so every process builds the same one), run by the `tokenizers` library.
 """
+import heapq
 import unicodedata
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -42,6 +45,81 @@ def _no_space_before(token):
     return is_cjk(ch) or unicodedata.category(ch).startswith("P") or not ch.isascii()
 
 
+def _word_counts(tk, texts):
+    """Counter of the words the trainer sees: BERT-normalized, split at spaces, punctuation and CJK.
+
+    Pre-tokenizing each distinct space-separated piece once is much faster than every text in full."""
+    pieces = Counter()
+    for text in texts:
+        if text:
+            pieces.update(tk.normalizer.normalize_str(text).split())
+    counts = Counter()
+    for piece, n in pieces.items():
+        for word, _ in tk.pre_tokenizer.pre_tokenize_str(piece):
+            counts[word] += n
+    return counts
+
+
+def _wordpiece_vocab(word_counts, vocab_size, min_frequency=1, limit_alphabet=20000):
+    """Tokens in id order, as the `tokenizers` WordPiece trainer makes them (specials, alphabet, "##"
+    continuation characters, then BPE merges until vocab_size), but every tie broken by code point or id."""
+    alphabet = Counter()
+    for word, n in word_counts.items():
+        for ch in word:
+            alphabet[ch] += n
+    kept = set(sorted(alphabet, key=lambda c: (-alphabet[c], c))[:limit_alphabet])
+    cont = {"##" + ch for word in word_counts for ch in word[1:] if ch in kept}
+    vocab = SPECIALS + sorted(kept) + sorted(cont)
+    ids = {t: i for i, t in enumerate(vocab)}
+    words = [([ids[ch if i == 0 else "##" + ch] for i, ch in enumerate(w) if ch in kept], n)
+             for w, n in sorted(word_counts.items())]
+    pairs, where = Counter(), defaultdict(set)
+    for wi, (symbols, n) in enumerate(words):
+        for pair in zip(symbols, symbols[1:]):
+            pairs[pair] += n
+            where[pair].add(wi)
+    heap = [(-n, a, b) for (a, b), n in pairs.items()]
+    heapq.heapify(heap)
+    while heap and len(vocab) < vocab_size:
+        neg, a, b = heapq.heappop(heap)
+        n = pairs.get((a, b), 0)
+        if n != -neg:  # stale entry: requeue with the current count
+            if n > 0:
+                heapq.heappush(heap, (-n, a, b))
+            continue
+        if n < min_frequency:
+            break
+        token = vocab[a] + vocab[b][2:]
+        new = ids.setdefault(token, len(vocab))
+        if new == len(vocab):
+            vocab.append(token)
+        for wi in where.pop((a, b)):
+            _merge_word(words, wi, a, b, new, pairs, where, heap)
+    return vocab
+
+
+def _merge_word(words, wi, a, b, new, pairs, where, heap):
+    """Replace every (a, b) in word wi by `new`, updating the pair counts and the heap."""
+    symbols, n = words[wi]
+    out, i = [], 0
+    while i < len(symbols):
+        if i + 1 < len(symbols) and symbols[i] == a and symbols[i + 1] == b:
+            out.append(new)
+            i += 2
+        else:
+            out.append(symbols[i])
+            i += 1
+    words[wi] = (out, n)
+    delta = Counter(zip(out, out[1:]))
+    delta.subtract(Counter(zip(symbols, symbols[1:])))
+    for pair, d in delta.items():
+        if d:
+            pairs[pair] += d * n
+            if d > 0:
+                where[pair].add(wi)
+                heapq.heappush(heap, (-pairs[pair], *pair))
+
+
 class Tokenizer:
     def __init__(self, hf_tokenizer):
         self.hf = hf_tokenizer
@@ -51,24 +129,21 @@ class Tokenizer:
         self.pad_id, self.unk_id = vocab["[PAD]"], vocab["[UNK]"]
         self.cls_id, self.sep_id, self.mask_id = vocab["[CLS]"], vocab["[SEP]"], vocab["[MASK]"]
         self.special_ids = {self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id}
-        self._segmenter = None
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
     def build(cls, texts, vocab_size=8000, min_frequency=1):
-        """Build a WordPiece vocabulary from texts, offline. CJK characters are always single tokens."""
+        """Build a WordPiece vocabulary from texts, offline. CJK characters are always single tokens.
+
+        The same texts give the same vocabulary in every process: the `tokenizers` trainer breaks ties
+        between equally frequent merges by hash order, so the vocabulary is trained here instead."""
         from tokenizers import BertWordPieceTokenizer
         from transformers import BertTokenizerFast
 
-        wp = BertWordPieceTokenizer(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True)
-        wp.train_from_iterator(
-            (t for t in texts if t),
-            vocab_size=vocab_size,
-            min_frequency=min_frequency,
-            special_tokens=SPECIALS,
-            limit_alphabet=20000,
-            show_progress=False,
-        )
+        options = dict(clean_text=True, handle_chinese_chars=True, strip_accents=None, lowercase=True)
+        words = _word_counts(BertWordPieceTokenizer(**options)._tokenizer, texts)
+        vocab = _wordpiece_vocab(words, vocab_size, min_frequency)
+        wp = BertWordPieceTokenizer({t: i for i, t in enumerate(vocab)}, **options)
         hf = BertTokenizerFast(tokenizer_object=wp._tokenizer, **{k: v for k, v in zip(
             ["pad_token", "unk_token", "cls_token", "sep_token", "mask_token"], SPECIALS)})
         return cls(hf)
@@ -158,17 +233,3 @@ class Tokenizer:
 
     def token_to_id(self, token):
         return self.vocab.get(token, self.unk_id)
-
-    # ---- words --------------------------------------------------------------------------------
-    def words(self, text):
-        """jieba words (precise mode), the same segmentation wordcount and jose use."""
-        if self._segmenter is None:
-            from .segmentation import get_segmenter
-
-            self._segmenter = get_segmenter("jieba")
-        return self._segmenter.cut(text)
-
-    def __getstate__(self):
-        state = dict(self.__dict__)
-        state["_segmenter"] = None
-        return state

@@ -1,30 +1,324 @@
 """The training loop every BERT task shares, on accelerate (one GPU, several GPUs, or CPU processes).
 
-AdamW, warmup + linear/constant/piecewise-linear schedule, gradient accumulation, clipping, EMA of
-weights, mixed precision, dev evaluation each epoch keeping the best checkpoint, and resume.
-Batches are sharded across ranks by our own sampler (every rank draws the same permutation from
-(seed, epoch) and takes its slice), so an interrupted run resumed with resume=true retraces the
+`train_task` reads top to bottom: check the output folder (nlpkit.checkpoint's run lifecycle), read
+the data, set up accelerate, build the vocabulary and encode the data (main process first, so every
+process shares one vocabulary and one cache), build the `Trainer` (model, AdamW, a warmup +
+linear/cosine/constant/polynomial/piecewise schedule, EMA of the weights, restored from a resume
+point if resuming), mark the run started, then loop: gradient accumulation, clipping, mixed
+precision; each epoch evaluate on dev, keep the best model and save a resume point; finish.
+
+Batches are sharded across processes by our own sampler (every process draws the same permutation
+from (seed, epoch) and takes its slice), each epoch's randomness follows from (seed, epoch), and a
+resume point keeps every process's random streams, so a run resumed with resume=true retraces the
 uninterrupted one exactly.
 """
 import contextlib
+import functools
 import hashlib
 import json
 import math
+import os
 import shutil
 import sys
 import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Any, Optional
 
 import torch
 from tqdm.auto import tqdm
 
 from . import __version__
-from .checkpoint import load_weights, save_run, save_weights
-from .data import LengthGroupedBatches, write_json
+from .checkpoint import (FINISHED, RESUME, RESUME_DIRS, STATE_FILE, WEIGHTS_FILE, finish_run, load_weights,
+                         plan_run, read_bert_config, read_task_state, read_tensors, save_run, start_run,
+                         tied_groups)
+from .data import LengthGroupedBatches, atomic_path, write_json
 from .errors import NlpkitError
+from .telemetry import TRACKER_DIR, RunLog, read_log
 from .tokenizer import Tokenizer
 
-RESUME_DIR = "resume"
+RESUME_DIR, RESUME_NEW, RESUME_OLD = RESUME_DIRS
+
+
+# ---- the run ---------------------------------------------------------------------------------
+def train_task(task, cfg):
+    """Train a BERT task into cfg.output_dir (default runs/<task>) and return that path."""
+    threads = torch.get_num_threads()
+    if cfg.trainer.threads:
+        torch.set_num_threads(cfg.trainer.threads)
+    try:
+        return _train(task, cfg)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(task, cfg):
+    tc = cfg.trainer
+    out = Path(cfg.output_dir or f"runs/{task.name}")
+    plan = plan_run(out, cfg, task.resume_may_change)  # reads only: every refusal comes before anything is written
+    if plan == FINISHED:
+        _say(f"{out} already holds the finished run: nothing to resume")
+        return out
+    point = ResumePoint.find(out, cfg) if plan == RESUME else None
+    if cfg.resume and point is None:
+        _say(f"nothing to resume in {out}, starting fresh")
+    train, dev = read_data(task, cfg, check_model=point is None)
+
+    accelerator = make_accelerator(task, tc, out)
+    with accelerator.main_process_first():  # the main process builds and caches, the others reuse
+        prepare_task(task, cfg, train, point)
+        if dev:  # dev data the trained model could not score: stop now, not after epoch 1
+            task.check_dev(dev)
+        train_ds = encode_records(task, train, cfg, "encode train")
+    sampler, loader = make_loader(task, train_ds, cfg, accelerator)
+    total, epochs = count_steps(len(sampler), tc, accelerator.num_processes)
+    t = build_trainer(task, cfg, out, accelerator, total, point)
+    if accelerator.is_main_process:
+        start_run(out, cfg, fresh=point is None)  # nlpkit.yaml, and no metrics.json until the end
+    accelerator.wait_for_everyone()
+    t.log = RunLog(accelerator, out, cfg, resume_step=t.state.step)
+
+    st = t.state
+    bar = tqdm(total=total, initial=st.step, disable=not (t.main and tc.progress), desc=f"train {task.name}",
+               dynamic_ncols=True)
+    started = time.time()
+    t.model.train()
+    for epoch in range(st.epoch, epochs):
+        sampler.set_epoch(epoch)
+        sampler.skip = st.batch
+        if st.batch == 0:  # each epoch's randomness follows from (seed, epoch) alone
+            torch.manual_seed(cfg.seed * 1000 + epoch)
+        if st.step < total:
+            train_epoch(t, loader, len(sampler), bar, dev)
+        st.epoch, st.batch = epoch + 1, 0
+        if not st.history or st.history[-1]["step"] != st.step:  # not evaluated at this very step yet
+            t.evaluate(dev)
+        t.save_resume_point()
+        if st.step >= total:
+            break
+    bar.close()
+    t.finish(time.time() - started)
+    return out
+
+
+def train_epoch(t, loader, n_batches, bar, dev):
+    """One pass over this process's batches (from t.state.batch on), stopping at t.total steps."""
+    st, tc = t.state, t.cfg.trainer
+    for i, batch in enumerate(loader, start=st.batch):
+        boundary = (i + 1) % tc.grad_accum == 0 or i + 1 == n_batches
+        loss = t.backward(batch, sync=boundary)
+        if not boundary:
+            continue
+        grad_norm = t.optimizer_step()
+        st.batch = i + 1
+        lr = t.scheduler.get_last_lr()[0]
+        t.log.step(st.step, st.epoch + st.batch / n_batches, lr, grad_norm)
+        bar.update(1)
+        if not bar.disable:
+            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{lr:.2e}", epoch=st.epoch + 1)
+        if tc.eval_every_steps and st.step % tc.eval_every_steps == 0 and st.batch < n_batches:
+            t.evaluate(dev, st.epoch + st.batch / n_batches)  # inside the epoch; its end evaluates anyway
+        if tc.save_every_steps and st.step % tc.save_every_steps == 0:
+            t.save_resume_point()
+        if st.step >= t.total:
+            return
+
+
+def _say(message):
+    if os.environ.get("RANK", "0") == "0":
+        print(f"nlpkit: {message}", file=sys.stderr)
+
+
+@dataclass
+class TrainerState:
+    """The loop's counters; with the weights, optimizer and RNG in a resume point, all it needs."""
+
+    epoch: int = 0  # epochs finished
+    batch: int = 0  # batches of the current epoch done by this process (a resume point inside an epoch)
+    step: int = 0  # optimizer steps
+    best: Optional[float] = None  # best dev score so far
+    best_metrics: dict = field(default_factory=dict)
+    history: list = field(default_factory=list)  # {"epoch", "step", "metrics"} per epoch
+
+    @classmethod
+    def from_dict(cls, d):
+        names = [f.name for f in fields(cls)]
+        if not isinstance(d, dict) or sorted(d) != sorted(names):
+            raise ValueError(f"expected the keys {', '.join(names)}")
+        if not all(isinstance(d[k], int) and d[k] >= 0 for k in ("epoch", "batch", "step")):
+            raise ValueError("epoch, batch and step must be integers >= 0")
+        return cls(**d)
+
+
+@dataclass
+class Trainer:
+    """What the steps of the loop share."""
+
+    accelerator: Any
+    task: Any
+    cfg: Any
+    out: Path
+    model: Any  # prepared by accelerate (DDP-wrapped with several processes)
+    optimizer: Any
+    scheduler: Any
+    ema: Optional["EMA"]
+    total: int  # optimizer steps of the whole run
+    state: TrainerState = field(default_factory=TrainerState)
+    log: Optional[RunLog] = None
+
+    @property
+    def raw(self):
+        return self.accelerator.unwrap_model(self.model)
+
+    @property
+    def main(self):
+        return self.accelerator.is_main_process
+
+    def backward(self, batch, sync):
+        """Loss and gradients of one batch; processes average gradients only when `sync`."""
+        acc = self.accelerator
+        batch = {k: v.to(acc.device) if torch.is_tensor(v) else v for k, v in batch.items()}
+        with (contextlib.nullcontext() if sync else acc.no_sync(self.model)), acc.autocast():
+            loss = self.task.loss(self.model, batch)
+            acc.backward(loss / self.cfg.trainer.grad_accum)
+        self.log.batch(loss.detach(), _batch_size(batch))
+        return loss
+
+    def optimizer_step(self):
+        """Clip (max_grad_norm 0: measure only), step, schedule, EMA; returns the gradient norm."""
+        clip = self.cfg.trainer.max_grad_norm
+        norm = self.accelerator.clip_grad_norm_(self.model.parameters(), clip or float("inf"))
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.ema:
+            self.ema.update(self.raw, self.state.step)
+        self.state.step += 1
+        return None if norm is None else float(norm)
+
+    def evaluate(self, dev, epoch=None):
+        """Evaluate on dev (main process) and save the run when the score improved; `epoch`: how far
+        training is, in epochs (default: the epochs finished)."""
+        if self.main:
+            self._evaluate_and_keep(dev, self.state.epoch if epoch is None else round(epoch, 4))
+        self.accelerator.wait_for_everyone()
+
+    def _evaluate_and_keep(self, dev, epoch):
+        task, raw, st = self.task, self.raw, self.state
+        with self._ema_weights():
+            raw.eval()
+            metrics, score = {}, None
+            if dev:
+                with torch.no_grad():
+                    metrics = dict(task.evaluate(raw, dev))
+                score = metrics.get(task.metric)
+                if score is None:
+                    raise NlpkitError(f"task {task.name}: evaluate() returned no '{task.metric}'")
+            improved = not dev or st.best is None or score >= st.best  # ties: the later, longer-trained epoch
+            if improved:
+                st.best, st.best_metrics = score, metrics
+                save_run(self.out, task, raw, self.cfg)
+            raw.train()
+        st.history.append({"epoch": epoch, "step": st.step, "metrics": metrics})
+        if dev:
+            self.log.evaluation(st.step, epoch, metrics)
+            shown = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, (int, float))}
+            tqdm.write(f"step {st.step} (epoch {epoch:g}): {json.dumps(shown, ensure_ascii=False)}"
+                       + (" (best, saved)" if improved else ""), file=sys.stderr)
+
+    @contextlib.contextmanager
+    def _ema_weights(self):
+        if self.ema:
+            self.ema.swap(self.raw)
+        try:
+            yield
+        finally:
+            if self.ema:
+                self.ema.swap(self.raw)
+
+    def save_resume_point(self):
+        from accelerate.utils import gather_object
+
+        rng = gather_object([_rng_state(self.accelerator.device)])  # every process's random streams
+        if self.main:
+            write_resume_point(self, rng)
+        self.accelerator.wait_for_everyone()
+
+    def finish(self, seconds):
+        """metrics.json (once, by the main process) marks the run finished; the resume point goes."""
+        self.log.close()
+        if self.main:
+            st = self.state
+            finish_run(self.out, {**st.best_metrics, "steps": st.step, "history": st.history,
+                                  "processes": self.accelerator.num_processes, "train_seconds": round(seconds, 2)})
+            _say(self.summary(seconds))
+        self.accelerator.wait_for_everyone()
+        self.accelerator.end_training()
+
+    def summary(self, seconds):
+        """One line: the best dev metric and its step, wall time, samples/s."""
+        st, name = self.state, self.task.metric
+        # ties keep the later evaluation, so the saved model is the last one with the best score
+        best = next((h for h in reversed(st.history) if h["metrics"].get(name) == st.best), None) if st.best is not None else None
+        rows = [r for r in read_log(self.out) if "samples_per_second" in r]
+        speed = sum(r["samples_per_second"] for r in rows) / len(rows) if rows else None
+        parts = [f"best {name} {st.best:.4f} at step {best['step']}" if best else "no dev data",
+                 f"{st.step} steps in {seconds:.1f} s"] + ([f"{speed:.1f} samples/s"] if speed else [])
+        return "trained: " + ", ".join(parts)
+
+
+def make_accelerator(task, tc, out):
+    from datetime import timedelta
+
+    from accelerate import Accelerator, DistributedDataParallelKwargs, InitProcessGroupKwargs
+    from accelerate.utils import ProjectConfiguration
+
+    # accelerate only sets up gloo for several CPU processes when told it runs on the CPU
+    has_device = torch.accelerator.is_available() if hasattr(torch, "accelerator") else torch.cuda.is_available()
+    # a task whose heads are not all used by every batch (e.g. a padded-away pointer) says so
+    ddp = DistributedDataParallelKwargs(find_unused_parameters=bool(getattr(task, "find_unused_parameters", False)))
+    project = ProjectConfiguration(project_dir=str(out), logging_dir=str(Path(out) / TRACKER_DIR))
+    # the other ranks wait at a barrier while the main process scores dev: a long dev set must not
+    # run into the process group's default 30-minute timeout
+    group = InitProcessGroupKwargs(timeout=timedelta(days=7))
+    try:
+        return Accelerator(mixed_precision=tc.mixed_precision, cpu=tc.cpu or not has_device, kwargs_handlers=[ddp, group],
+                           log_with=tc.log_with, project_config=project)
+    except (ImportError, ValueError) as e:  # e.g. a tracker whose package is not installed
+        raise NlpkitError(f"trainer.log_with={tc.log_with}: {str(e).splitlines()[0]}") from None
+
+
+def _batch_size(batch):
+    return next((len(v) for v in batch.values() if torch.is_tensor(v) and v.dim()), 0)
+
+
+def build_trainer(task, cfg, out, accelerator, total, point=None):
+    """Model, AdamW, schedule and EMA, on accelerate's device; restored from `point` when resuming."""
+    from accelerate.utils import set_seed
+
+    tc = cfg.trainer
+    set_seed(cfg.seed)
+    model = task.build_model(point.bert_config if point else cfg.model)
+    if point:
+        load_weights(model, point.folder / WEIGHTS_FILE)
+    optimizer = make_optimizer(model, tc)
+    scheduler = make_scheduler(optimizer, total, tc.schedule, tc.warmup, tc.schedule_points)
+    model, optimizer = accelerator.prepare(model, optimizer)
+    ema = EMA(accelerator.unwrap_model(model), tc.ema) if tc.ema else None  # after prepare: on the device
+    t = Trainer(accelerator, task, cfg, out, model, optimizer, scheduler, ema, total)
+    if point:
+        point.restore(t)
+    return t
+
+
+def count_steps(batches_per_epoch, tc, world):
+    """(optimizer steps of the run, epochs to run)."""
+    steps_per_epoch = math.ceil(batches_per_epoch / tc.grad_accum)
+    if steps_per_epoch == 0:
+        raise NlpkitError(f"too little training data for {world} processes")
+    total = tc.max_steps or steps_per_epoch * tc.epochs
+    return total, math.ceil(total / steps_per_epoch)
 
 
 # ---- data ------------------------------------------------------------------------------------
@@ -37,15 +331,61 @@ def resolve_data(task, cfg):
     return train, dev
 
 
+def read_data(task, cfg, check_model=True):
+    """(train records, dev records or None); also checks model=DIR. Raises before anything is written."""
+    train_path, dev_path = resolve_data(task, cfg)
+    train = task.read_data(train_path)
+    dev = task.read_data(dev_path) if dev_path else None
+    if not train:
+        raise NlpkitError(f"{train_path}: no training records")
+    if check_model and cfg.model != "tiny":
+        from .model.backbone import backbone_config
+
+        backbone_config(cfg.model, None)  # the folder is a checkpoint, before the tokenizer lookup
+    return train, dev
+
+
+def prepare_task(task, cfg, train, point=None):
+    """Set the task's tokenizer and learnt state: from the resume point, or from the training records
+    (model=tiny: a vocabulary built from the training texts only; never the dev data)."""
+    if point is not None:
+        task.tokenizer = Tokenizer.from_dir(point.folder)
+        task.state = read_task_state(point.folder)
+        return
+    if cfg.model == "tiny":
+        task.tokenizer = Tokenizer.build(task.texts(train), vocab_size=cfg.tiny.vocab_size)
+    else:
+        task.tokenizer = Tokenizer.from_dir(cfg.model)
+    task.prepare(train)
+
+
+#: config keys that do not change the encoded features
+NOT_ENCODING = ("trainer", "output_dir", "resume", "overwrite", "data", "eval_output")
+
+
+@functools.lru_cache(maxsize=None)
+def core_digest():
+    """Hash of the core's code (nlpkit/*.py, nlpkit/model/*.py): a tokenizer change is a new cache."""
+    root = Path(__file__).resolve().parent
+    h = hashlib.sha1()
+    for src in sorted([*root.glob("*.py"), *(root / "model").glob("*.py")]):
+        h.update(src.relative_to(root).as_posix().encode())
+        h.update(src.read_bytes())
+    return h.hexdigest()
+
+
 def _cache_key(task, records, cfg):
+    from omegaconf import OmegaConf
+
     h = hashlib.sha1()
     h.update(json.dumps(records, ensure_ascii=False, sort_keys=True, default=str).encode())
     h.update(json.dumps(task.tokenizer.vocab, sort_keys=True).encode())
     h.update(json.dumps(task.state, sort_keys=True, default=str).encode())
-    task_cfg = {k: v for k, v in cfg.items() if k not in ("trainer", "output_dir", "resume", "data")}
-    h.update(repr(sorted(task_cfg.items(), key=lambda kv: kv[0])).encode())
-    for src in sorted(task.folder().glob("*.py")):  # a code change invalidates the cache
+    settings = {k: v for k, v in OmegaConf.to_container(cfg).items() if k not in NOT_ENCODING}
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    for src in sorted(task.folder().glob("*.py")):  # the task's code
         h.update(src.read_bytes())
+    h.update(core_digest().encode())
     h.update(__version__.encode())
     return h.hexdigest()[:20]
 
@@ -56,7 +396,8 @@ def encode_records(task, records, cfg, desc="encode"):
 
     from .cache import cache_dir
 
-    datasets.disable_progress_bars()
+    show = cfg.trainer.progress and os.environ.get("RANK", "0") == "0" and len(records) >= 1000
+    (datasets.enable_progress_bars if show else datasets.disable_progress_bars)()
     ds = datasets.Dataset.from_dict({"_record": [json.dumps(r, ensure_ascii=False) for r in records]})
     cache_file = None
     if cfg.data.cache:
@@ -103,30 +444,18 @@ class ShardedBatches(LengthGroupedBatches):
         return n // self.world if self.world > 1 else n
 
 
+def make_loader(task, train_ds, cfg, accelerator):
+    tc = cfg.trainer
+    sampler = ShardedBatches([task.length(f) for f in train_ds], tc.batch_size, seed=cfg.seed,
+                             rank=accelerator.process_index, world=accelerator.num_processes,
+                             group=tc.group_by_length)
+    # a private generator: creating the loader's iterator must not draw from the global RNG (resume)
+    loader = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=task.collate,
+                                         generator=torch.Generator())
+    return sampler, loader
+
+
 # ---- optimisation ----------------------------------------------------------------------------
-def lr_lambda(total, warmup, schedule="linear", points=None):
-    warm = int(warmup * total) if isinstance(warmup, float) and warmup < 1 else int(warmup)
-
-    def f(step):
-        if step < warm:
-            return (step + 1) / warm
-        if schedule == "constant":
-            return 1.0
-        if schedule == "piecewise":
-            # [[fraction_of_training, multiplier], ...] linearly interpolated (bert4keras style)
-            x = step / max(total, 1)
-            pts = [(0.0, 1.0)] + [tuple(p) for p in points or []]
-            for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
-                if x <= x1:
-                    return y0 + (y1 - y0) * (x - x0) / max(x1 - x0, 1e-12)
-            return pts[-1][1]
-        if schedule == "linear":
-            return max(0.0, (total - step) / max(total - warm, 1))
-        raise NlpkitError(f"trainer.schedule={schedule}: expected linear, constant or piecewise")
-
-    return f
-
-
 def make_optimizer(model, tc):
     decay, no_decay = [], []
     for name, p in model.named_parameters():
@@ -137,12 +466,69 @@ def make_optimizer(model, tc):
     )
 
 
+#: trainer.schedule -> transformers.get_scheduler's name (all with linear warmup)
+HF_SCHEDULES = {"linear": "linear", "cosine": "cosine", "constant": "constant_with_warmup",
+                "polynomial": "polynomial"}
+
+
+def warmup_steps(warmup, total):
+    """trainer.warmup as a step count: a fraction of the run (< 1) or a number of steps."""
+    return int(warmup * total) if warmup < 1 else int(warmup)
+
+
+def make_scheduler(optimizer, total, schedule="linear", warmup=0.0, points=None):
+    """Linear warmup, then the schedule: transformers' linear, cosine, constant, polynomial, or
+    nlpkit's piecewise (bert4keras style: `points` [[fraction_of_training, lr_multiplier], ...])."""
+    warm = warmup_steps(warmup, total)
+    if schedule == "piecewise":
+        return torch.optim.lr_scheduler.LambdaLR(optimizer, piecewise_lambda(total, warm, points))
+    if schedule not in HF_SCHEDULES:
+        raise NlpkitError(f"trainer.schedule={schedule}: expected one of {', '.join([*HF_SCHEDULES, 'piecewise'])}")
+    from transformers import get_scheduler
+
+    extra = {"lr_end": 0.0} if schedule == "polynomial" and optimizer.defaults["lr"] <= 1e-7 else None
+    return get_scheduler(HF_SCHEDULES[schedule], optimizer, num_warmup_steps=warm, num_training_steps=total,
+                         scheduler_specific_kwargs=extra)
+
+
+def piecewise_lambda(total, warm, points):
+    """lr multiplier at a step: linear warmup, then linear between the points, (0, 1) implied."""
+    pts = [(0.0, 1.0)]
+    for p in points or []:
+        ok = isinstance(p, Sequence) and not isinstance(p, str) and len(p) == 2
+        ok = ok and all(isinstance(v, (int, float)) for v in p) and p[0] >= pts[-1][0]
+        if not ok:
+            raise NlpkitError(f"trainer.schedule_points: expected [[fraction, multiplier], ...] with rising "
+                              f"fractions, got {_plain(points)}")
+        pts.append((float(p[0]), float(p[1])))
+
+    def f(step):
+        if step < warm:
+            return step / max(1, warm)
+        x = step / max(total, 1)
+        for (x0, y0), (x1, y1) in zip(pts, pts[1:]):
+            if x <= x1:
+                return y0 + (y1 - y0) * (x - x0) / max(x1 - x0, 1e-12)
+        return pts[-1][1]
+
+    return f
+
+
+def _plain(value):
+    from omegaconf import OmegaConf
+
+    return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+
 class EMA:
     """Exponential moving average of the weights, swapped in for evaluation and saving."""
 
     def __init__(self, model, decay):
         self.decay = decay
-        self.shadow = {k: v.detach().clone().float() for k, v in model.state_dict().items() if v.is_floating_point()}
+        state = model.state_dict()
+        # a tied weight (embeddings = LM decoder) once: a second copy would swap the first one's values back
+        names = [group[0] for group in tied_groups(state)]
+        self.shadow = {k: state[k].detach().clone().float() for k in names if state[k].is_floating_point()}
 
     @torch.no_grad()
     def update(self, model, step=None):
@@ -161,201 +547,117 @@ class EMA:
             state[k].copy_(s)
             self.shadow[k] = tmp.float()
 
-
-# ---- the run ---------------------------------------------------------------------------------
-def prepare_task(task, cfg, resume_dir=None):
-    """Read data, build or load the tokenizer and the task state. Raises before anything is written."""
-    train_path, dev_path = resolve_data(task, cfg)
-    train = task.read(train_path)
-    dev = task.read(dev_path) if dev_path else None
-    if not train:
-        raise NlpkitError(f"{train_path}: no training records")
-    if resume_dir is not None:
-        task.tokenizer = Tokenizer.from_dir(resume_dir)
-        task.state = json.loads((resume_dir / "task_state.json").read_text(encoding="utf-8"))
-        return train, dev
-    if cfg.model == "tiny":
-        texts = list(task.texts(train)) + (list(task.texts(dev)) if dev else [])
-        task.tokenizer = Tokenizer.build(texts, vocab_size=cfg.tiny.vocab_size)
-    else:
-        from .model.backbone import backbone_config
-
-        backbone_config(cfg.model, None)  # validates the folder before the tokenizer lookup
-        task.tokenizer = Tokenizer.from_dir(cfg.model)
-    task.prepare(train)
-    return train, dev
+    @torch.no_grad()
+    def load(self, tensors, path):
+        if sorted(tensors) != sorted(self.shadow) or any(tensors[k].shape != v.shape for k, v in self.shadow.items()):
+            raise NlpkitError(f"{path}: EMA weights do not fit the model")
+        for k, v in self.shadow.items():
+            v.copy_(tensors[k])  # onto the model's device
 
 
-def train_task(task, cfg):
-    from accelerate import Accelerator, DistributedDataParallelKwargs
-    from accelerate.utils import set_seed
-
-    tc = cfg.trainer
-    out = Path(cfg.output_dir or f"runs/{task.name}")
-    resume_dir = out / RESUME_DIR
-    resuming = bool(cfg.resume) and (resume_dir / "trainer.json").exists()
-    if cfg.resume and not resuming:
-        print(f"nlpkit: nothing to resume in {out}, starting fresh", file=sys.stderr)
-    train, dev = prepare_task(task, cfg, resume_dir if resuming else None)
-
-    # accelerate only sets up gloo for several CPU processes when told it runs on the CPU
-    has_device = torch.accelerator.is_available() if hasattr(torch, "accelerator") else torch.cuda.is_available()
-    # some heads are not used by every batch (e.g. a padded-away pointer), which DDP must be told
-    ddp = DistributedDataParallelKwargs(find_unused_parameters=True)
-    accelerator = Accelerator(mixed_precision=tc.mixed_precision, cpu=tc.cpu or not has_device, kwargs_handlers=[ddp])
-    main = accelerator.is_main_process
-    set_seed(cfg.seed)
-    model = task.build_model(cfg.model if not resuming else _resumed_config(resume_dir))
-
-    train_ds = encode_records(task, train, cfg, "encode train")
-    sampler = ShardedBatches(
-        [task.length(f) for f in train_ds],
-        tc.batch_size,
-        seed=cfg.seed,
-        rank=accelerator.process_index,
-        world=accelerator.num_processes,
-        group=tc.group_by_length,
-    )
-    # a private generator: creating the loader's iterator must not draw from the global RNG (resume)
-    loader = torch.utils.data.DataLoader(train_ds, batch_sampler=sampler, collate_fn=task.collate,
-                                         generator=torch.Generator())
-    steps_per_epoch = math.ceil(len(sampler) / tc.grad_accum)
-    if steps_per_epoch == 0:
-        raise NlpkitError(f"too little training data for {accelerator.num_processes} processes")
-    total = tc.max_steps or steps_per_epoch * tc.epochs
-    epochs = math.ceil(total / steps_per_epoch)
-
-    optimizer = make_optimizer(model, tc)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lr_lambda(total, tc.warmup, tc.schedule, tc.schedule_points)
-    )
-    ema = EMA(model, tc.ema) if tc.ema else None
-    state = {"epoch": 0, "batch": 0, "step": 0, "best": None, "best_metrics": {}, "history": []}
-    if resuming:
-        state = _load_resume(resume_dir, model, optimizer, scheduler, ema)
-    model, optimizer = accelerator.prepare(model, optimizer)
-    raw = accelerator.unwrap_model(model)
-
-    if main:
-        out.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=total, initial=state["step"], disable=not (main and tc.progress), desc=f"train {task.name}",
-               dynamic_ncols=True)
-    model.train()
-    started = time.time()
-    for epoch in range(state["epoch"], epochs):
-        sampler.set_epoch(epoch)
-        if state["batch"] == 0:  # each epoch's randomness follows from (seed, epoch) alone
-            torch.manual_seed(cfg.seed * 1000 + epoch)
-        sampler.skip = state["batch"]
-        for i, batch in enumerate(loader, start=state["batch"]):
-            batch = {k: v.to(accelerator.device) if torch.is_tensor(v) else v for k, v in batch.items()}
-            boundary = (i + 1) % tc.grad_accum == 0 or i + 1 == len(sampler)
-            ctx = accelerator.no_sync(model) if not boundary else contextlib.nullcontext()
-            with ctx, accelerator.autocast():
-                loss = task.loss(model, batch)
-                accelerator.backward(loss / tc.grad_accum)
-            if not boundary:
-                continue
-            if tc.max_grad_norm:
-                accelerator.clip_grad_norm_(model.parameters(), tc.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            if ema:
-                ema.update(raw, state["step"])
-            state["step"] += 1
-            state["batch"] = i + 1
-            bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}", lr=f"{scheduler.get_last_lr()[0]:.2e}", epoch=epoch + 1)
-            if tc.save_every_steps and state["step"] % tc.save_every_steps == 0:
-                _save_resume(accelerator, resume_dir, task, raw, optimizer, scheduler, ema, state, cfg)
-            if state["step"] >= total:
-                break
-        state["epoch"], state["batch"] = epoch + 1, 0
-        _end_of_epoch(accelerator, task, raw, ema, dev, cfg, out, state)
-        _save_resume(accelerator, resume_dir, task, raw, optimizer, scheduler, ema, state, cfg)
-        if state["step"] >= total:
-            break
-    bar.close()
-
-    if main:
-        metrics = {**state["best_metrics"], "steps": state["step"], "history": state["history"],
-                   "train_seconds": round(time.time() - started, 2)}
-        write_json(out / "metrics.json", metrics)
-        shutil.rmtree(resume_dir, ignore_errors=True)
-    accelerator.wait_for_everyone()
-    accelerator.end_training()
-    return out
-
-
-def _end_of_epoch(accelerator, task, raw, ema, dev, cfg, out, state):
-    """Evaluate on dev (main process) and keep the best run directory."""
-    if accelerator.is_main_process:
-        if ema:
-            ema.swap(raw)
-        raw.eval()
-        metrics = {}
-        if dev:
-            with torch.no_grad():
-                metrics = dict(task.evaluate(raw, dev))
-            score = metrics.get(task.metric)
-            if score is None:
-                raise NlpkitError(f"task {task.name}: evaluate() returned no '{task.metric}'")
-        improved = not dev or state["best"] is None or score >= state["best"]  # ties: the later, longer-trained epoch
-        if improved:
-            state["best"], state["best_metrics"] = (score if dev else None), metrics
-            save_run(out, task, raw, cfg)
-        state["history"].append({"epoch": state["epoch"], "step": state["step"], "metrics": metrics})
-        if dev:
-            shown = {k: round(v, 4) for k, v in metrics.items() if isinstance(v, (int, float))}
-            tqdm.write(f"epoch {state['epoch']}: {json.dumps(shown, ensure_ascii=False)}"
-                       + (" (best, saved)" if improved else ""), file=sys.stderr)
-        raw.train()
-        if ema:
-            ema.swap(raw)
-    accelerator.wait_for_everyone()
-
-
-def _resumed_config(resume_dir):
-    from transformers import BertConfig
-
-    return BertConfig.from_pretrained(str(resume_dir), local_files_only=True)
-
-
-def _save_resume(accelerator, resume_dir, task, raw, optimizer, scheduler, ema, state, cfg):
-    """Everything needed to continue exactly: weights, optimizer, EMA, RNG, counters."""
-    if accelerator.is_main_process:
-        resume_dir.mkdir(parents=True, exist_ok=True)
-        from .config import to_yaml
-        from .data import atomic_path, write_text
-
-        write_text(resume_dir / "config.json", raw.bert.config.to_json_string())
-        task.tokenizer.save(resume_dir)
-        write_json(resume_dir / "task_state.json", task.state)
-        write_text(resume_dir / "nlpkit.yaml", to_yaml(cfg))
-        save_weights(raw, resume_dir / "model.safetensors")
-        if ema:
-            from safetensors.torch import save_file
-
-            with atomic_path(resume_dir / "ema.safetensors") as tmp:
-                save_file({k: v.contiguous() for k, v in ema.shadow.items()}, tmp)
-        with atomic_path(resume_dir / "optimizer.pt") as tmp:
-            torch.save({"optimizer": optimizer.state_dict(), "rng": torch.get_rng_state()}, tmp)
-        # trainer.json last: its presence marks a complete resume point
-        write_json(resume_dir / "trainer.json", {**state, "scheduler": scheduler.state_dict()})
-    accelerator.wait_for_everyone()
-
-
-def _load_resume(resume_dir, model, optimizer, scheduler, ema):
-    state = json.loads((resume_dir / "trainer.json").read_text(encoding="utf-8"))
-    load_weights(model, resume_dir / "model.safetensors")
-    saved = torch.load(resume_dir / "optimizer.pt", weights_only=True)
-    optimizer.load_state_dict(saved["optimizer"])
-    scheduler.load_state_dict(state.pop("scheduler"))
-    if ema:
-        from safetensors.torch import load_file
-
-        ema.shadow = load_file(str(resume_dir / "ema.safetensors"))
-    if state["batch"]:  # mid-epoch: continue the RNG stream where it stopped
-        torch.set_rng_state(saved["rng"])
+# ---- resume points ---------------------------------------------------------------------------
+def _rng_state(device):
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
     return state
+
+
+def write_resume_point(t, rng):
+    """Write the resume point into resume.new/, then swap it in for resume/: a run killed at any
+    moment leaves one whole point (resume/, else resume.new/ or resume.old/, each with trainer.json)."""
+    new, final, old = (t.out / name for name in (RESUME_NEW, RESUME_DIR, RESUME_OLD))
+    shutil.rmtree(new, ignore_errors=True)
+    save_run(new, t.task, t.raw, t.cfg)  # the same files as the run itself
+    if t.ema:
+        from safetensors.torch import save_file
+
+        with atomic_path(new / "ema.safetensors") as tmp:
+            save_file({k: t.ema.shadow[k].contiguous() for k in sorted(t.ema.shadow)}, tmp)
+    extra = {"optimizer": t.optimizer.state_dict(), "rng": rng}
+    if t.accelerator.scaler is not None:
+        extra["scaler"] = t.accelerator.scaler.state_dict()
+    with atomic_path(new / "optimizer.pt") as tmp:
+        torch.save(extra, tmp)
+    # trainer.json last: its presence marks a complete point
+    write_json(new / "trainer.json", {"state": asdict(t.state), "scheduler": t.scheduler.state_dict(),
+                                      "processes": t.accelerator.num_processes})
+    shutil.rmtree(old, ignore_errors=True)
+    if final.exists():
+        os.replace(final, old)
+    os.replace(new, final)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def _resume_file(path):
+    """Any failure reading or applying `path` -> one NlpkitError line."""
+    try:
+        yield
+    except NlpkitError:
+        raise
+    except Exception as e:
+        reason = (str(e).strip().splitlines() or [type(e).__name__])[0][:200]
+        raise NlpkitError(f"{path}: cannot resume from this file ({type(e).__name__}: {reason}); "
+                          "pass overwrite=true to start the run over") from None
+
+
+@dataclass
+class ResumePoint:
+    """A resume point as read back: everything is read and checked before anything is written."""
+
+    folder: Path
+    state: TrainerState
+    scheduler: dict
+    processes: int
+    saved: dict  # optimizer.pt: the optimizer, every process's RNG states, the grad scaler
+    bert_config: Any
+
+    @classmethod
+    def find(cls, out, cfg):
+        """The run's resume point (None if it has none yet), read and checked."""
+        for name in RESUME_DIRS:
+            if (out / name / "trainer.json").exists():
+                return cls.read(out / name, cfg)
+        return None
+
+    @classmethod
+    def read(cls, folder, cfg):
+        path = folder / "trainer.json"
+        with _resume_file(path):
+            trainer = json.loads(path.read_text(encoding="utf-8"))
+            state = TrainerState.from_dict(trainer["state"])
+            scheduler, processes = dict(trainer["scheduler"]), int(trainer["processes"])
+        path = folder / "optimizer.pt"
+        with _resume_file(path):
+            saved = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles code
+            if not isinstance(saved, dict) or not {"optimizer", "rng"} <= set(saved):
+                raise ValueError("expected the optimizer state and the RNG states")
+        needed = [WEIGHTS_FILE, STATE_FILE] + (["ema.safetensors"] if cfg.trainer.ema else [])
+        for name in needed:
+            if not (folder / name).exists():
+                raise NlpkitError(f"{folder / name}: missing from the resume point; pass overwrite=true to start over")
+        return cls(folder, state, scheduler, processes, saved, read_bert_config(folder))
+
+    def restore(self, t):
+        """Put the trainer where the point left off."""
+        acc = t.accelerator
+        if self.processes != acc.num_processes:
+            raise NlpkitError(f"{self.folder}: saved by {self.processes} processes, resumed with "
+                              f"{acc.num_processes}; resume with {self.processes}")
+        with _resume_file(self.folder / "optimizer.pt"):
+            t.optimizer.load_state_dict(self.saved["optimizer"])
+            if acc.scaler is not None and self.saved.get("scaler"):
+                acc.scaler.load_state_dict(self.saved["scaler"])
+            rng = self.saved["rng"][acc.process_index]
+        with _resume_file(self.folder / "trainer.json"):
+            t.scheduler.load_state_dict(self.scheduler)
+        if t.ema:
+            path = self.folder / "ema.safetensors"
+            t.ema.load(read_tensors(path), path)
+        t.state = self.state
+        if self.state.batch:  # inside an epoch: continue this process's random streams where they stopped
+            with _resume_file(self.folder / "optimizer.pt"):
+                torch.set_rng_state(rng["cpu"])
+                if "cuda" in rng and acc.device.type == "cuda":
+                    torch.cuda.set_rng_state(rng["cuda"], acc.device)

@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from transformers import BertConfig
 
-from nlpkit.generation import GenerationConfig, generate
+from nlpkit.generation import DecodeConfig, generate
 from nlpkit.model import load_backbone
 
 CONFIGS = {
@@ -99,11 +99,11 @@ def main(argv=None):
         torch.manual_seed(0)
         model = LM(name).eval()
         warm = prompts_for(1, 8, CONFIGS[name]["vocab_size"], 0)
-        timed(model, warm, GenerationConfig(max_new_tokens=2), True)
-        timed(model, warm, GenerationConfig(max_new_tokens=2), False)
+        timed(model, warm, DecodeConfig(max_new_tokens=2), True)
+        timed(model, warm, DecodeConfig(max_new_tokens=2), False)
         for beam in beams:
             for batch in batches:
-                config = GenerationConfig(max_new_tokens=new_tokens, min_new_tokens=new_tokens, beam_size=beam)
+                config = DecodeConfig(max_new_tokens=new_tokens, min_new_tokens=new_tokens, beam_size=beam)
                 prompts = prompts_for(batch, source_len, CONFIGS[name]["vocab_size"], seed=batch * 10 + beam)
                 cached, t_cache, cpu_cache = timed(model, prompts, config, True)
                 full, t_full, cpu_full = timed(model, prompts, config, False)

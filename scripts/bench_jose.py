@@ -77,7 +77,7 @@ def first_lines(path, n):
 def run_ours(args, path, labels, workdir):
     from nlpkit.tasks.jose.corpus import EncodedCorpus, Vocab, count_words
     from nlpkit.tasks.jose.segment import Splitter
-    from nlpkit.tasks.jose.evaluate import knn_accuracy
+    from nlpkit.tasks.jose.metrics import knn_accuracy
     from nlpkit.tasks.jose.kernel import compile_kernel
     from nlpkit.tasks.jose.train import JoseTrainer, infer_vectors
 
@@ -111,7 +111,7 @@ def run_ours(args, path, labels, workdir):
 def run_gensim(args, path, labels):
     from gensim.models.doc2vec import Doc2Vec
 
-    from nlpkit.tasks.jose.evaluate import knn_accuracy
+    from nlpkit.tasks.jose.metrics import knn_accuracy
 
     t0 = time.perf_counter()
     model = Doc2Vec(vector_size=args.dim, window=args.window, negative=args.negative, hs=0, min_count=args.min_count,
@@ -132,7 +132,7 @@ def run_gensim(args, path, labels):
 
 
 def run_jose_c(args, path, labels, workdir):
-    from nlpkit.tasks.jose.evaluate import knn_accuracy
+    from nlpkit.tasks.jose.metrics import knn_accuracy
 
     docs_out = os.path.join(workdir, "jose_c_docs.txt")
     cmd = [args.jose_bin, "-train", path, "-word-output", os.path.join(workdir, "jose_c_words.txt"),

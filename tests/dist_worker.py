@@ -36,8 +36,9 @@ class Recording(Seq2Seq):
 def main(data, out, report):
     cfg = build_config(Recording, [f"data.train={data}", f"output_dir={out}", "trainer.epochs=2",
                                    "trainer.batch_size=4", "trainer.progress=false", "tiny.hidden_size=32",
-                                   "tiny.intermediate_size=64", "tiny.num_hidden_layers=1", "maxlen=96",
-                                   "data.cache=false"])
+                                   "tiny.intermediate_size=64", "tiny.num_hidden_layers=1", "max_length=96",
+                                   "data.cache=false",
+                                   "trainer.ema=0.9"])  # the main process alone swaps EMA weights in to save
     task = Recording(cfg)
     train_task(task, cfg)
     rank = int(os.environ["RANK"])  # the process group is gone after training
@@ -47,7 +48,9 @@ def main(data, out, report):
         digest.update(k.encode())
         digest.update(v.float().numpy().tobytes())
     with open(f"{report}.{rank}", "w") as f:
-        json.dump({"batches": Recording.seen, "digest": digest.hexdigest(), "world": Recording.world}, f)
+        vocab = hashlib.sha1(json.dumps(task.tokenizer.vocab, sort_keys=True).encode()).hexdigest()
+        json.dump({"batches": Recording.seen, "digest": digest.hexdigest(), "world": Recording.world,
+                   "vocab": vocab}, f)
 
 
 if __name__ == "__main__":

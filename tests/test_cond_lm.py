@@ -48,7 +48,7 @@ def test_split_text_at_sentence_punctuation():
 
 
 def test_read_tsv_jsonl_and_split_long_texts(tmp_path):
-    task = _task("maxlen=20")
+    task = _task("max_length=20")
     tsv = tmp_path / "a.data"
     tsv.write_text("房间干净，服务热情！\t1\n\n菜又咸又油。等了一个小时才上菜。服务员爱理不理。再也不会来了。\t0\n", encoding="utf-8")
     records = task.read(str(tsv))
@@ -95,6 +95,32 @@ def test_condition_starts_as_the_plain_model():
             b = model(batch["input_ids"], batch["attention_mask"], labels=torch.ones(8, dtype=torch.long))
         assert torch.allclose(a, b)
         assert sum(isinstance(m, torch.nn.LayerNorm) for m in model.bert.modules()) == 0  # every norm conditioned
+
+
+def test_dev_label_unseen_in_training_is_caught_by_check_dev(tmp_path):
+    task = _task()
+    task.prepare(task.read(TRAIN))
+    task.check_dev(task.read(DEV))  # the sample's dev labels are the training labels
+    dev = tmp_path / "dev.data"
+    dev.write_text("房间干净。\t1\n还行吧。\t中性\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"dev\.data:2: field 'label': label '中性' does not occur in the training "
+                                        r"data \(its labels: 正面, 负面\)"):
+        task.check_dev(task.read(str(dev)))
+    vectors = tmp_path / "vec.jsonl"
+    vectors.write_text('{"text": "好", "cond": [1, 2]}\n', encoding="utf-8")
+    with pytest.raises(DataError, match=r"vec\.jsonl:1: field 'cond': this model is conditioned on labels"):
+        task.check_dev(task.read(str(vectors)))
+
+
+def test_unknown_dev_label_stops_training_before_it_starts(tmp_path, monkeypatch, capsys):
+    dev = tmp_path / "dev.data"
+    dev.write_text("房间干净。\t1\n还行吧。\t中性\n", encoding="utf-8")
+    steps = []
+    monkeypatch.setattr(CondLM, "loss", lambda self, model, batch: steps.append(1))
+    args = ["train", "task=cond_lm", f"data.train={TRAIN}", f"data.dev={dev}", f"output_dir={tmp_path / 'run'}", *QUIET]
+    assert main(args) == 2
+    assert "dev.data:2: field 'label': label '中性' does not occur in the training data" in capsys.readouterr().err
+    assert steps == [] and not (tmp_path / "run" / "model.safetensors").exists()
 
 
 # ---- the trained model ---------------------------------------------------------------------------
@@ -161,7 +187,7 @@ def test_bad_requests(run_dir, tmp_path, capsys):
         gen(cond=[0.0] * 128)
     with pytest.raises(NlpkitError, match="exactly one of 'label' and 'cond'"):
         gen()
-    with pytest.raises(NlpkitError, match="field 'n': expected a positive integer"):
+    with pytest.raises(NlpkitError, match=r"decode.num_return_sequences=0: expected an integer >= 1"):
         gen(label="正面", n=0)
     inp = tmp_path / "in.jsonl"
     inp.write_text('{"label": "正面"}\n{"label": "好评"}\n', encoding="utf-8")
@@ -170,6 +196,50 @@ def test_bad_requests(run_dir, tmp_path, capsys):
     inp.write_text('{"label": "正面", "top-p": 0.9}\n', encoding="utf-8")
     assert main(["predict", f"model={run_dir}", f"input={inp}"]) == 2
     assert "in.jsonl:1: unknown field 'top-p'; allowed: label, cond, n, prefix, id" in capsys.readouterr().err
+    for line, message in [('{"text": 123}', "in.jsonl:1: unknown field 'text'"),
+                          ('[1, 2]', "in.jsonl:1: expected a JSON object, got list"),
+                          ('{"label": "正面", "top_p": "abc"}', "in.jsonl:1: decode.top_p=abc: expected a number"),
+                          ('{"label": "正面", "n": 65}', "in.jsonl:1: decode.num_return_sequences=65: expected <= 64")]:
+        inp.write_text(line + "\n", encoding="utf-8")
+        assert main(["predict", f"model={run_dir}", f"input={inp}"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1 and "Traceback" not in err
+    assert main(["predict", f"model={run_dir}", f"input={tmp_path}"]) == 2
+    assert "is a folder, expected a file" in capsys.readouterr().err
+
+
+def test_call_options_are_checked_in_one_place(run_dir):
+    gen = pipeline("cond_lm", model=str(run_dir))
+    with pytest.raises(NlpkitError, match=r"unknown option 'beam_sizee' for task cond_lm; did you mean beam_size.*"
+                                          r"valid options: beam_size, do_sample, .*top_p, prefix"):
+        gen("正面", beam_sizee=4)
+    beams = gen("正面", num_beams=2, do_sample=False, n=2, max_new_tokens=12)
+    assert beams == gen("正面", beam_size=2, do_sample=False, num_return_sequences=2, max_new_tokens=12)
+    assert len(beams) == 2
+    for bad, message in [({"beam_size": "abc"}, "decode.beam_size=abc: expected an integer"),
+                         ({"beam_size": 0}, r"decode.beam_size=0: expected an integer >= 1"),
+                         ({"n": 50000}, "decode.num_return_sequences=50000: expected <= 64 for cond_lm"),
+                         ({"num_beams": 100, "do_sample": False}, "decode.beam_size=100: expected <= 64"),
+                         ({"prefix": 5}, "field 'prefix': expected a string")]:
+        with pytest.raises(NlpkitError, match=message):
+            gen("正面", **bad)
+    with pytest.raises(NlpkitError, match="give a condition vector as cond="):
+        gen([0.5, 1.0])
+    with pytest.raises(NlpkitError, match=r"decode.num_return_sequences=65: expected <= 64"):
+        _task("decode.num_return_sequences=65")
+
+
+def test_pipeline_takes_a_list_tuple_or_generator(run_dir):
+    gen = pipeline("cond_lm", model=str(run_dir), top_p=0.9)  # a default for every call
+    labels = ["正面", "负面", "1"]
+    as_list = gen(labels, n=2, seed=4)
+    assert len(as_list) == 3 and all(len(texts) == 2 for texts in as_list)
+    assert gen(tuple(labels), n=2, seed=4) == as_list
+    assert gen((x for x in labels), n=2, seed=4) == as_list
+    assert gen(label=labels, n=2, seed=4) == as_list
+    assert as_list[0] == as_list[2] == gen({"label": "正面", "n": 2}, seed=4)
+    # a request's own settings come before the call's
+    assert gen({"label": "正面", "seed": 4}, n=2, seed=9) == as_list[0]
 
 
 # ---- vector conditions ---------------------------------------------------------------------------

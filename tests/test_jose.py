@@ -1,13 +1,17 @@
 """jose: the compiled loops take the paper's Riemannian steps, term by term; a model trained on the bundled
-topical sample puts same-topic documents and words together; files, resume and bad input."""
+topical sample puts same-topic documents and words together; files, the run lifecycle (checks before
+training, no leftovers, resume, finished runs), the typed config and bad input."""
 import collections
 import json
 import math
+import os
 
 import numpy as np
 import pytest
 import torch
 
+from nlpkit.cache import cache_root
+from nlpkit.checkpoint import CONFIG_FILE, METRICS_FILE, load_run, run_status
 from nlpkit.config import build_config
 from nlpkit.errors import DataError, NlpkitError
 from nlpkit.registry import get_task_class
@@ -15,14 +19,14 @@ from nlpkit.tasks.jose import JoseModel, load
 from nlpkit.tasks.jose import kernel
 from nlpkit.tasks.jose import task as jose_task
 from nlpkit.tasks.jose.segment import Splitter
-from nlpkit.tasks.jose.evaluate import knn_accuracy, nmi, spearman, spherical_kmeans
+from nlpkit.tasks.jose.metrics import knn_accuracy, nmi, spearman, spherical_kmeans
 from nlpkit.tasks.jose.train import JoseTrainer
 
 TASK = get_task_class("jose")
 
 
 def fit(tmp_path, *overrides, name="run"):
-    cfg = build_config(TASK, [f"output_dir={tmp_path / name}", "trainer.progress=false", *overrides])
+    cfg = build_config(TASK, [f"output_dir={tmp_path / name}", "progress=false", *overrides])
     return TASK(cfg).fit(cfg)
 
 
@@ -118,7 +122,7 @@ def topic_words(model, min_count=10):
 
 def test_same_topic_documents_and_words_end_up_together(sample_run):
     out, model = sample_run
-    metrics = json.load(open(f"{out}/metrics.json"))
+    metrics = json.load(open(f"{out}/{METRICS_FILE}"))
     assert metrics["knn_accuracy"] >= 0.9 and metrics["nmi"] >= 0.9, metrics
     assert metrics["documents"] == 200 and metrics["documents_without_vector"] == 0
     words = topic_words(model)
@@ -164,7 +168,6 @@ def test_run_files_roundtrip_and_unit_norms(sample_run):
     assert docs.index_to_key[:3] == ["0", "1", "2"]
     assert np.allclose(docs["7"], model.doc_vector(7), atol=1e-5)
     assert math.isclose(model.similarity("球员", "教练"), float(kv["球员"] @ kv["教练"]), abs_tol=1e-4)
-    assert TASK(build_config(TASK)).pipeline(model) is model
 
 
 def test_cli_evaluate_and_predict(sample_run, tmp_path, capsys):
@@ -193,6 +196,57 @@ def test_cli_evaluate_and_predict(sample_run, tmp_path, capsys):
     assert len(pred["vector"]) == 100 and len(pred["similar_docs"]) == 5
 
 
+def test_predict_input_errors_name_file_line_and_field(sample_run, tmp_path, capsys):
+    from nlpkit.cli import main
+
+    out, _ = sample_run
+    for name, lines, says in (
+            ("number.jsonl", ['{"text": "厨师煮了面条"}', '{"text": 123}'], "2: field 'text': expected str, got int"),
+            ("seq2seq.jsonl", ['{"src": "厨师煮了面条", "tgt": "美食"}'], "1: field 'text': missing"),
+            ("list.jsonl", ['{"text": "a"}', '["a"]'], "2: expected a JSON object, got list")):
+        path = tmp_path / name
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        assert main(["predict", f"model={out}", f"input={path}"]) == 2
+        err = capsys.readouterr().err
+        assert err == f"nlpkit: error: {path}:{says}\n", err
+
+
+def test_pipeline_validates_per_call_options(sample_run):
+    import nlpkit
+
+    out, model = sample_run
+    p = nlpkit.pipeline("jose", model=out, topn=2)
+    one = p("厨师煮了一锅面条")
+    assert len(one["vector"]) == 100 and len(one["similar_docs"]) == 2
+    assert [len(r["similar_docs"]) for r in p(["厨师煮了一锅面条", {"text": "球员赢得了比赛"}], topn=4)] == [4, 4]
+    assert p("厨师煮了一锅面条", topn=0)["similar_docs"] == []
+    with pytest.raises(NlpkitError, match=r"unknown option 'num_beams' for task jose; .*options: infer_epochs, topn"):
+        p("厨师煮了一锅面条", num_beams=3)
+    with pytest.raises(NlpkitError, match=r"topn=-1: expected an integer >= 0"):
+        p("厨师煮了一锅面条", topn=-1)
+    with pytest.raises(NlpkitError, match=r'jose embeds a text or a \{"text": "..."\} record'):
+        p({"src": "厨师煮了一锅面条"})
+    with pytest.raises(NlpkitError, match="unknown option 'k'"):
+        nlpkit.pipeline("jose", model=out, k=3)
+    # the JoseModel's lookups are the pipeline's too
+    assert p.most_similar("球员", topn=3) == model.most_similar("球员", topn=3)
+    assert "球员" in p
+
+
+def test_evaluate_writes_each_record_with_its_prediction(sample_run, tmp_path, capsys):
+    from nlpkit.cli import main
+
+    out, _ = sample_run
+    rows_path = tmp_path / "rows.jsonl"
+    assert main(["evaluate", f"model={out}", f"output={rows_path}", "eval.knn_k=5"]) == 0
+    scores = json.loads(capsys.readouterr().out)
+    rows = [json.loads(line) for line in rows_path.read_text(encoding="utf-8").splitlines()]
+    labels = open(TASK.sample_path("dev"), encoding="utf-8").read().splitlines()
+    assert [r["label"] for r in rows] == labels and scores["labelled_documents"] == 200
+    assert sum(r["pred"] == r["label"] for r in rows) / len(rows) == scores["knn_accuracy"] >= 0.9
+    assert len({r["cluster"] for r in rows}) == 4
+
+
 # ---- robustness, resume, errors -------------------------------------------------------------------
 def test_empty_and_emptied_lines_have_no_vector(tmp_path):
     corpus = tmp_path / "c.txt"
@@ -202,7 +256,7 @@ def test_empty_and_emptied_lines_have_no_vector(tmp_path):
     out = fit(tmp_path, f"data.train={corpus}", "corpus.segmented=true", "corpus.min_count=2", "jose.dim=8",
               "jose.epochs=2")
     model = load(out)
-    metrics = json.load(open(f"{out}/metrics.json"))
+    metrics = json.load(open(f"{out}/{METRICS_FILE}"))
     empty = [i for i, line in enumerate(lines) if not [w for w in line.split() if w in model]]
     assert metrics["lines"] == len(lines) and metrics["documents_without_vector"] == len(empty) > 0
     assert sorted(set(range(len(lines))) - set(model.doc_keys.tolist())) == empty
@@ -213,25 +267,131 @@ def test_empty_and_emptied_lines_have_no_vector(tmp_path):
 
 
 def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkeypatch):
+    """An interrupted run is marked unfinished and holds only its config and resume point (the
+    temporary encoded corpus lives in the cache, which is left empty); resume=true retraces the
+    uninterrupted run and leaves exactly the run's files."""
     args = ["corpus.min_count=3", "jose.epochs=3", "jose.threads=1", "jose.dim=16", "jose.save_text=false"]
     whole = load(fit(tmp_path, *args, name="whole"))
-
-    real = jose_task._save_resume
+    real, seen = jose_task._save_resume, {}
 
     def interrupt_after_first_epoch(trainer, path, epoch):
         real(trainer, path, epoch)
+        seen[epoch] = sorted(os.listdir(path.parent))
         if epoch == 1:
             raise KeyboardInterrupt
 
     monkeypatch.setattr(jose_task, "_save_resume", interrupt_after_first_epoch)
     with pytest.raises(KeyboardInterrupt):
         fit(tmp_path, *args, name="cut")
-    assert (tmp_path / "cut" / "resume.safetensors").exists()
-    monkeypatch.setattr(jose_task, "_save_resume", real)
+    cut = tmp_path / "cut"
+    during = sorted([CONFIG_FILE, jose_task.RESUME_FILE])
+    assert seen[1] == sorted(os.listdir(cut)) == during
+    assert run_status(cut) == "unfinished"
+    with pytest.raises(NlpkitError, match="unfinished run"):
+        load_run(cut)
     resumed = load(fit(tmp_path, *args, "resume=true", name="cut"))
+    assert seen[2] == seen[3] == during
     assert torch.allclose(whole.words, resumed.words, atol=1e-4)
     assert torch.allclose(whole.docs, resumed.docs, atol=1e-4)
-    assert not (tmp_path / "cut" / "resume.safetensors").exists()
+    assert sorted(os.listdir(cut)) == sorted([CONFIG_FILE, METRICS_FILE, "jose.json", "vectors.safetensors", "vocab.tsv"])
+    assert run_status(cut) == "finished"
+    assert list((cache_root() / "jose").iterdir()) == []
+
+
+# ---- the run lifecycle ----------------------------------------------------------------------------
+def small_corpus(tmp_path, copies=3):
+    corpus = tmp_path / "small.txt"
+    corpus.write_text("a b c d a b c d\nc d c d a b\nb a d c b\n" * copies, encoding="utf-8")
+    return corpus, [f"data.train={corpus}", "corpus.segmented=true", "corpus.min_count=2", "jose.dim=8",
+                    "jose.epochs=2", "jose.threads=1"]
+
+
+def test_labels_are_checked_before_training(tmp_path, monkeypatch):
+    """A labels file that does not fit the corpus fails before anything trains or is written."""
+    monkeypatch.setattr(jose_task, "JoseTrainer", None)  # training would fail on another error
+    short = tmp_path / "labels.txt"
+    short.write_text("体育\n财经\n科技\n", encoding="utf-8")
+    with pytest.raises(NlpkitError, match=r"labels.txt: 3 lines but the training corpus has 200"):
+        fit(tmp_path, f"eval.labels={short}")
+    corpus, args = small_corpus(tmp_path)
+    one = tmp_path / "one.txt"
+    one.write_text("x\n" + "\n" * 8, encoding="utf-8")  # 9 lines, one label
+    with pytest.raises(NlpkitError, match="fewer than 2 documents have both a vector and a label"):
+        fit(tmp_path, *args, f"eval.labels={one}")
+    pairs = tmp_path / "pairs.txt"
+    pairs.write_text("a b 1\na b high\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"pairs.txt:2: score 'high'"):
+        fit(tmp_path, f"eval.word_pairs={pairs}")
+    assert not (tmp_path / "run").exists()
+
+
+def test_failed_runs_leave_no_folder(tmp_path, monkeypatch):
+    """A run that fails before its first resume point removes the folders it made (parents too), and
+    leaves a folder it did not make as it found it."""
+    empty = tmp_path / "empty.txt"
+    empty.write_text("", encoding="utf-8")
+    with pytest.raises(NlpkitError, match="empty"):
+        fit(tmp_path, f"data.train={empty}", name="a/run")
+    corpus, args = small_corpus(tmp_path)
+    with pytest.raises(NlpkitError, match="min_count=50"):
+        fit(tmp_path, *args, "corpus.min_count=50", name="a/run")
+    assert not (tmp_path / "a").exists()
+
+    def interrupted(self, *a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(jose_task.JoseTrainer, "train", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path, *args, name="a/run")
+    assert not (tmp_path / "a").exists()
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path, *args, name="mine")
+    assert os.listdir(mine) == ["notes.txt"]
+    assert list((cache_root() / "jose").iterdir()) == []
+
+
+def test_finished_runs_are_refused_unless_overwrite_or_resume(tmp_path, monkeypatch):
+    corpus, args = small_corpus(tmp_path)
+    out = fit(tmp_path, *args)
+    before = (tmp_path / "run" / "vectors.safetensors").read_bytes()
+    with pytest.raises(NlpkitError, match="holds a finished run; pass overwrite=true"):
+        fit(tmp_path, *args)
+    monkeypatch.setattr(jose_task, "JoseTrainer", None)
+    assert fit(tmp_path, *args, "resume=true") == out  # finished: nothing to train
+    assert (tmp_path / "run" / "vectors.safetensors").read_bytes() == before
+    monkeypatch.undo()
+    fit(tmp_path, *args, "overwrite=true", "jose.save_text=false", "seed=7")
+    assert not (tmp_path / "run" / "words.txt").exists()  # the replaced run's files go
+    assert (tmp_path / "run" / "vectors.safetensors").read_bytes() != before
+    assert run_status(tmp_path / "run") == "finished"
+
+
+def test_config_is_typed_and_refuses_what_jose_does_not_use(tmp_path, capsys):
+    from nlpkit.cli import main
+
+    out = tmp_path / "run"
+    for arg, says in (("model=tiny", "unknown config key 'model'"),
+                      ("trainer.max_steps=5", "unknown config key 'trainer.max_steps'"),
+                      ("trainer.progress=false", "unknown config key 'trainer.progress'"),
+                      ("data.dev=labels.txt", "data.dev does not apply to jose: give the documents' labels as "
+                                              "eval.labels=FILE"),
+                      ("jose.margin=0", "jose.margin=0.0: expected a number in (0, 2)"),
+                      ("jose.epochs=0", "jose.epochs=0: expected an integer >= 1"),
+                      ("corpus.tokenizer=jiba", "corpus.tokenizer=jiba: expected a string (jieba, rjieba, char or "
+                                                "bert:DIR)")):
+        assert main(["train", "task=jose", f"output_dir={out}", arg]) == 2, arg
+        err = capsys.readouterr().err
+        assert err.startswith("nlpkit: error: ") and says in err and err.count("\n") == 1, (arg, err)
+    assert not out.exists()
+    assert build_config(TASK, ["corpus.tokenizer=bert:some/dir"]).corpus.tokenizer == "bert:some/dir"
+    assert main(["train", "task=jose", "--help"]) == 0
+    help_text = capsys.readouterr().out
+    for key in ("eval.labels", "eval.topn", "jose.margin", "corpus.min_count", "progress"):
+        assert f"\n{key} " in help_text, key
+    assert "trainer." not in help_text and "\nmodel " not in help_text
 
 
 def test_bad_input_is_named(tmp_path):

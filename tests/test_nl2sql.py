@@ -8,6 +8,7 @@ from nlpkit import pipeline
 from nlpkit.cli import main
 from nlpkit.errors import NlpkitError
 from nlpkit.tasks.nl2sql import TASK
+from nlpkit.tasks.nl2sql.sql import parse_number
 
 SAMPLE = TASK.folder() / "sample"
 NEW_TABLE = {  # a table no question in the sample is about
@@ -51,10 +52,14 @@ def test_trained_tiny_model_reaches_thresholds(run):
 def test_tables_never_seen_in_training_are_read(run, tmp_path, capsys):
     path, n = dev_only_questions(tmp_path)
     assert n >= 40
-    assert main(["evaluate", f"model={run}", f"data={path}"]) == 0
+    assert main(["evaluate", f"model={run}", f"data={path}", f"output={tmp_path / 'scored.jsonl'}"]) == 0
     metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert metrics["n"] == n
     assert metrics["logic_form_acc"] >= 0.7 and metrics["exec_acc"] >= 0.75, metrics
+    scored = [json.loads(line) for line in (tmp_path / "scored.jsonl").open(encoding="utf-8")]
+    assert len(scored) == n and all(set(x) == {"table_id", "question", "sql", "pred"} for x in scored)
+    right = sum(x["pred"] == x["sql"] for x in scored) / n  # exact dicts: at most the logic-form accuracy
+    assert 0 < right <= metrics["logic_form_acc"] + 1e-9
 
 
 # questions on NEW_TABLE with their gold queries: every agg but MIN, three ops, both connectors
@@ -81,10 +86,23 @@ def test_pipeline_on_a_new_table_dict(run):
         assert out["rows"] == [list(r) for r in db.run(out["query"], "kaoshi")]
     right = [out["query"] == gold for out, (_, gold) in zip(outs, NEW_QUESTIONS)]
     assert sum(right) >= 6, [(q, out["query"]) for (q, _), out in zip(NEW_QUESTIONS, outs)]
-    first = outs[0]
-    if right[0]:
-        assert first["rows"] == [[79.0]] and first["params"] == ["一班"]
-        assert "一班的数学成绩平均是多少"[slice(*first["value_spans"][0])] == "一班"
+    for (question, _), out in zip(NEW_QUESTIONS, outs):  # right or wrong, each value comes from its span
+        assert_values_come_from_their_spans(question, out, db.table("kaoshi"), db)
+    assert db.run(NEW_QUESTIONS[0][1], "kaoshi") == [(79.0,)]  # what the first question's rows must be
+
+
+def assert_values_come_from_their_spans(question, out, table, db):
+    """One question span per condition, in order; its parameter is the span's number (real column) or the
+    span itself or a cell of the column it was snapped to (text column)."""
+    conds = out["query"]["conds"]
+    assert len(out["value_spans"]) == len(conds) == len(out["params"]), out
+    for (col, _, value), (start, end), param in zip(conds, out["value_spans"], out["params"]):
+        text = question[start:end]
+        assert 0 <= start < end <= len(question), out
+        if table.types[col] == "real":
+            assert param == parse_number(text) == parse_number(value), (text, out)
+        else:
+            assert param == value and (value == text or value in db.values(table.id, col)), (text, out)
 
 
 @pytest.mark.slow
@@ -103,10 +121,33 @@ def test_pipeline_by_table_id_and_batches(run):
 
 
 @pytest.mark.slow
-def test_predict_writes_tableqa_lines(run, tmp_path):
+def test_unknown_pipeline_option_lists_the_valid_ones(run):
+    nl2sql = pipeline("nl2sql", model=str(run))
+    with pytest.raises(NlpkitError, match=r"unknown option 'tabel' .*valid options: snap_values, tables, table, "):
+        nl2sql("一班有几个人", tabel=NEW_TABLE)
+    with pytest.raises(NlpkitError, match=r"unknown option 'num_beams' .*valid options: snap_values, tables, "):
+        nl2sql("一班有几个人", table=NEW_TABLE, num_beams=2)  # transformers' name of beam_size: nl2sql has none
+    questions = ["王小的数学成绩是多少", "赵的语文成绩是多少"]  # short forms of 王小明, 赵敏
+    table = nl2sql.task.database(nl2sql.task.as_record("x", table=NEW_TABLE)["tables"]).table("kaoshi")
+    for snapped, out in ((True, nl2sql(questions, table=NEW_TABLE)),
+                         (False, nl2sql(questions, table=NEW_TABLE, snap_values=False))):
+        for question, one in zip(questions, out):  # the per-call snap_values reaches the decoder
+            for (col, _, value), (start, end) in zip(one["query"]["conds"], one["value_spans"]):
+                if table.types[col] == "text":
+                    cells = [row[col] for row in NEW_TABLE["rows"]]
+                    verbatim = value == question[start:end]  # snapping keeps what resembles no cell
+                    assert (value in cells or verbatim) if snapped else verbatim, (snapped, one)
+
+
+@pytest.mark.slow
+def test_predict_writes_tableqa_lines(run, tmp_path, capsys):
     out = tmp_path / "pred.json"
     assert main(["predict", f"model={run}", f"input={SAMPLE / 'dev.json'}", f"output={out}"]) == 0
+    capsys.readouterr()
+    assert main(["predict", f"model={run}", f"input={SAMPLE / 'dev.json'}"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     lines = [json.loads(line) for line in out.open(encoding="utf-8")]
+    assert printed == lines  # stdout and output= get the same rows
     gold = [json.loads(line) for line in (SAMPLE / "dev.json").open(encoding="utf-8")]
     assert len(lines) == len(gold)
     assert all(set(x) == {"table_id", "question", "sql", "sql_text", "params"} for x in lines)

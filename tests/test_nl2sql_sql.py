@@ -1,17 +1,22 @@
-"""nl2sql without a model: reading TableQA files (and their errors), the SQLite layer, matching, metrics."""
+"""nl2sql without a model: config, reading TableQA files (and their errors), the SQLite layer and its
+cache, per-call options, matching, metrics."""
 import hashlib
 import json
 import sqlite3
+from pathlib import Path
 
 import pytest
 
+from nlpkit.cache import cache_root
+from nlpkit.cli import main
 from nlpkit.config import build_config
 from nlpkit.errors import DataError, NlpkitError
+from nlpkit.pipelines import Pipeline
 from nlpkit.registry import get_task_class
 from nlpkit.tasks.nl2sql.matching import locate, snap
-from nlpkit.tasks.nl2sql.reader import read_tables
-from nlpkit.tasks.nl2sql.scoring import components
-from nlpkit.tasks.nl2sql.sql import Database, SQLError, render
+from nlpkit.tasks.nl2sql.metrics import components
+from nlpkit.tasks.nl2sql.reader import database_from_dicts, open_database, read_tables, sqlite_copy
+from nlpkit.tasks.nl2sql.sql import SQLError, file_digest, render
 
 EVIL = "'; DROP TABLE t1; --"
 TABLES = [
@@ -48,19 +53,55 @@ def sha(path):
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
+# ---- config -------------------------------------------------------------------------------------
+def test_config_keys_and_profiles(tmp_path, capsys):
+    cls = get_task_class("nl2sql")
+    tiny = build_config(cls, [])
+    assert (tiny.max_question_length, tiny.max_header_length, tiny.max_length) == (64, 12, 512)
+    pretrained = build_config(cls, [f"model={tmp_path}"])
+    assert pretrained.max_length == 160 and pretrained.trainer.lr == 5e-5 and pretrained.trainer.epochs == 15
+    for old in ("maxlen=100", "max_question_len=20", "max_header_len=4"):
+        with pytest.raises(NlpkitError, match="unknown config key"):
+            build_config(cls, [old])
+    with pytest.raises(NlpkitError, match=r"word_dropout=1\.5: expected a number in \[0, 1\)"):
+        build_config(cls, ["word_dropout=1.5"])
+    assert main(["train", "task=nl2sql", "--help"]) == 0
+    shown = capsys.readouterr().out
+    for key in ("tables", "max_question_length", "max_header_length", "max_length", "snap_values", "word_dropout"):
+        assert f"\n{key} " in shown, key
+
+
 # ---- reading ------------------------------------------------------------------------------------
-def test_read_finds_tables_next_to_questions_and_caches_sqlite(task, data):
+def test_read_keeps_its_sqlite_copy_in_the_cache_not_next_to_the_data(task, data):
+    before = sorted(p.name for p in data.iterdir())
     records = task.read(data / "train.json")
     assert [r["table_id"] for r in records] == ["t1", "t2"]
     assert records[0]["sql"]["conds"] == [[1, 2, "浙江省"], [2, 0, "1000"]]
-    cache = data / "train.tables.sqlite"
-    assert cache.exists()
-    before = cache.stat().st_mtime_ns
-    type(task)(task.cfg).read(data / "train.json")  # a fresh task reuses the cache...
-    assert cache.stat().st_mtime_ns == before
+    assert sorted(p.name for p in data.iterdir()) == before  # nothing written next to the user's files
+    copy = sqlite_copy(file_digest(data / "train.tables.json"))
+    assert copy.exists() and copy.parent == cache_root() / "nl2sql"
+    stamp = copy.stat().st_mtime_ns
+    type(task)(task.cfg).read(data / "train.json")  # a fresh task reuses the copy...
+    assert copy.stat().st_mtime_ns == stamp
     write_lines(data / "train.tables.json", TABLES[:1] + [{**TABLES[1], "rows": [["丙", 9]]}])
-    db = Database.open(data / "train.tables.json")  # ...until the tables file changes
+    db = open_database(data / "train.tables.json")  # ...until the tables file changes: another digest
     assert db.run({"sel": [0], "agg": [0], "conds": []}, "t2") == [("丙",)]
+    assert db.path != str(copy) and copy.exists()
+
+
+def test_a_users_database_named_like_the_old_cache_is_never_touched(task, data):
+    own = data / "train.tables.sqlite"  # where older versions wrote (and replaced) their copy
+    conn = sqlite3.connect(own)
+    conn.execute("CREATE TABLE mine (x TEXT)")
+    conn.execute("INSERT INTO mine VALUES ('keep me')")
+    conn.commit()
+    conn.close()
+    before = sha(own)
+    assert len(task.read(data / "train.json")) == 2
+    assert sha(own) == before
+    (data / "other").mkdir()
+    (data / "other" / "t.json").write_bytes((data / "train.tables.json").read_bytes())
+    assert open_database(data / "other" / "t.json").path == open_database(data / "train.tables.json").path
 
 
 def test_shared_tables_file_and_explicit_path(task, tmp_path):
@@ -139,7 +180,7 @@ def test_existing_sqlite_database(tmp_path):
 
 # ---- SQL --------------------------------------------------------------------------------------
 def test_render_quotes_identifiers_and_binds_values():
-    db = Database.from_tables(TABLES)
+    db = database_from_dicts(TABLES)
     sql, params = render({"sel": [0, 2], "agg": [0, 1], "cond_conn_op": 2, "conds": [[1, 2, "浙江省"], [2, 1, "1,000"]]},
                          db.table("t1"))
     assert sql == 'SELECT "城市", AVG("人口(万)") FROM "t1" WHERE "省份" = ? OR "人口(万)" < ?'
@@ -154,7 +195,7 @@ def test_render_quotes_identifiers_and_binds_values():
 
 
 def test_injection_value_comes_back_as_data(data):
-    db = Database.open(data / "train.tables.json")
+    db = open_database(data / "train.tables.json")
     query = {"sel": [0, 1], "agg": [0, 0], "cond_conn_op": 0, "conds": [[0, 2, EVIL]]}
     assert db.run(query, "t1") == [(EVIL, "未知")]
     assert db.run({"sel": [0], "agg": [4], "conds": []}, "t1") == [(4,)]  # the table is still whole
@@ -176,9 +217,8 @@ WRITES = [
 
 @pytest.mark.parametrize("in_memory", [False, True])
 def test_no_query_can_change_the_database(data, in_memory):
-    db = Database.from_tables(TABLES) if in_memory else Database.open(data / "train.tables.json")
-    cache = data / "train.tables.sqlite"
-    before = None if in_memory else sha(cache)
+    db = database_from_dicts(TABLES) if in_memory else open_database(data / "train.tables.json")
+    before = None if in_memory else sha(Path(db.path))
     for statement in WRITES:
         with pytest.raises(SQLError):
             db.execute(statement)
@@ -188,7 +228,7 @@ def test_no_query_can_change_the_database(data, in_memory):
     assert db.run({"sel": [0], "agg": [4], "conds": []}, "t1") == [(4,)]
     assert db.execute("SELECT name FROM sqlite_master WHERE type='table' AND name='t1'") == [("t1",)]
     if before is not None:
-        assert sha(cache) == before
+        assert sha(Path(db.path)) == before
 
 
 # ---- matching and metrics ---------------------------------------------------------------------
@@ -205,10 +245,20 @@ def test_value_location_and_snapping():
 
 
 def test_logic_form_ignores_order_and_number_spelling():
-    table = Database.from_tables(TABLES).table("t1")
+    table = database_from_dicts(TABLES).table("t1")
     gold = {"sel": [0, 2], "agg": [0, 1], "cond_conn_op": 1, "conds": [[1, 2, "浙江省"], [2, 0, "1000"]]}
     pred = {"sel": [2, 0], "agg": [1, 0], "cond_conn_op": 1, "conds": [[2, 0, "1000.0"], [1, 2, "浙江省"]]}
     assert all(components(pred, gold, table).values())
     wrong = {**pred, "cond_conn_op": 2}
     parts = components(wrong, gold, table)
     assert not parts["logic_form"] and not parts["conn"] and parts["cond_val"]
+
+
+# ---- per-call options -------------------------------------------------------------------------
+def test_unknown_call_option_names_the_valid_ones(task):
+    ask = Pipeline(task, model=None)  # options are checked before the model is used
+    with pytest.raises(NlpkitError, match=r"unknown option 'beam_size' for task nl2sql; .*valid options: "
+                                          r"snap_values, tables, table, batch_size, stream"):
+        ask("价格最高是多少", table=TABLES[1], beam_size=4)
+    with pytest.raises(NlpkitError, match="snap_values=maybe: expected true or false"):
+        ask("价格最高是多少", table=TABLES[1], snap_values="maybe")

@@ -41,7 +41,7 @@ def write(path, obj):
 @pytest.fixture(scope="module")
 def task():
     # a one-layer model keeps the step-by-step references cheap
-    t = make_task("max_p_len=12", "tiny.hidden_size=32", "tiny.num_hidden_layers=1", "tiny.intermediate_size=64",
+    t = make_task("max_passage_length=12", "tiny.hidden_size=32", "tiny.num_hidden_layers=1", "tiny.intermediate_size=64",
                   "tiny.max_position_embeddings=64")
     records = t.read(Reading.sample_path("train"))[:50]
     t.tokenizer = Tokenizer.build(list(t.texts(records)) + [json.dumps(WEBQA, ensure_ascii=False)])
@@ -132,7 +132,7 @@ def test_sogou_normalisation_and_scores():
 def test_encode_targets_and_segments(task):
     record = task.as_record({"question": "柳溪镇的特产是什么？", "passages": [
         {"passage": "柳溪镇以竹编闻名。", "answer": "竹编"},
-        {"passage": "柳溪镇位于浙江省西部，以竹编闻名。", "answer": ""},  # holds it after max_p_len=12: cut
+        {"passage": "柳溪镇位于浙江省西部，以竹编闻名。", "answer": ""},  # holds it after max_passage_length=12: cut
         {"passage": "柳溪镇位于浙江省西部。", "answer": ""}]})
     f = task.encode(record)
     tok = task.tokenizer
@@ -290,8 +290,41 @@ def test_wide_beam_finds_the_best_two_token_answer(task, model):
 def test_bad_decode_options(task, model):
     with pytest.raises(NlpkitError, match="decode.mode=fuzzy"):
         answer_questions(model, _questions(task, webqa_records(task)), sep_id=3, pad_id=0, max_len=2, mode="fuzzy")
-    with pytest.raises(NlpkitError, match="unknown option 'beams'"):
+    with pytest.raises(NlpkitError, match="unknown option.*beams"):
         task.predict(model, webqa_records(task), beams=2)
+
+
+# ---- per-call options ----------------------------------------------------------------------------
+def test_unknown_pipeline_option_lists_the_valid_ones(task):
+    reader = task.pipeline(None)  # options are checked before the model is used
+    with pytest.raises(NlpkitError, match=r"^unknown option 'beams' for task reading; did you mean beam_size\? "
+                                          r"valid options: .*\bbeam_size\b.*\bmode\b.*\bvote\b.*\bpassages\b"):
+        reader("问？", passages=["甲"], beams=2)
+
+
+@pytest.mark.parametrize("option, message", [
+    ({"mode": "fuzzy"}, "decode.mode=fuzzy: expected one of: extractive, abstractive"),
+    ({"vote": "max"}, "decode.vote=max: expected one of: square, mean"),
+    ({"num_beams": 0}, "decode.beam_size=0: expected an integer >= 1"),
+    ({"beam_size": "wide"}, "decode.beam_size=wide: expected an integer"),
+    ({"top_k": 5}, "decode.top_k=5: reading's voting decoder does not use it"),
+])
+def test_a_bad_option_value_is_one_clear_error(task, option, message):
+    for call in (lambda: task.pipeline(None)("问？", passages=["甲"], **option),
+                 lambda: task.pipeline(None, **option)):  # per call or as the pipeline's default
+        with pytest.raises(NlpkitError) as e:
+            call()
+        assert str(e.value).startswith(message) and "\n" not in str(e.value)
+
+
+def test_config_checks_the_decode_section():
+    assert make_task("decode.vote=mean", "decode.beam_size=3").cfg.decode.beam_size == 3
+    with pytest.raises(NlpkitError, match="decode.mode=fuzzy: expected one of"):
+        make_task("decode.mode=fuzzy")
+    with pytest.raises(NlpkitError, match="decode.do_sample=True: reading's voting decoder does not use it"):
+        make_task("decode.do_sample=true")
+    with pytest.raises(NlpkitError, match="unknown config key 'max_p_len'; did you mean max_passage_length"):
+        make_task("max_p_len=64")
 
 
 def webqa_records(task):

@@ -5,7 +5,8 @@ import pytest
 
 from nlpkit import pipeline
 from nlpkit.cli import main
-from nlpkit.errors import DataError
+from nlpkit.config import build_config
+from nlpkit.errors import DataError, NlpkitError
 from nlpkit.metrics import rouge_l
 from nlpkit.registry import get_task_class
 
@@ -48,6 +49,70 @@ def test_pipeline_batches_equal_one_by_one(run):
     assert len(beams["candidates"]) == 3 and beams["text"] == beams["candidates"][0]["text"]
     streamed = "".join(titler(texts[0], stream=True))
     assert streamed == one_by_one[0]["text"]
+
+
+def test_call_options_are_checked_in_one_place(run):
+    titler = pipeline("seq2seq", model=str(run))
+    text = "本文提出一种基于随机森林的电池寿命估计方法。"
+    with pytest.raises(NlpkitError, match=r"unknown option 'beam_sizee' for task seq2seq; did you mean beam_size.*"
+                                          r"valid options: beam_size, do_sample, early_stopping"):
+        titler(text, beam_sizee=4)
+    assert titler(text, num_beams=2) == titler(text, beam_size=2)
+    for bad, message in [({"beam_size": "abc"}, "decode.beam_size=abc: expected an integer"),
+                         ({"beam_size": 0}, r"decode.beam_size=0: expected an integer >= 1"),
+                         ({"max_new_tokens": 125}, r"decode.max_new_tokens=125 leaves no room for the source "
+                                                   r"within max_length=128: expected <= max_length - 4 = 124")]:
+        with pytest.raises(NlpkitError, match=message):
+            titler(text, **bad)
+    for bad in (123, {"title": "只有标题"}, {"src": ""}):
+        with pytest.raises(NlpkitError, match="expected"):
+            titler(bad)
+
+
+def test_pipeline_takes_a_list_tuple_or_generator(run):
+    titler = pipeline("seq2seq", model=str(run))
+    texts = [line.split("\t")[1] for line in open(Seq2Seq.sample_path("dev"), encoding="utf-8")][:3]
+    as_list = [r["text"] for r in titler(texts)]
+    assert [r["text"] for r in titler(tuple(texts))] == as_list
+    assert [r["text"] for r in titler(t for t in texts)] == as_list
+    assert [r["text"] for r in titler([{"text": t} for t in texts])] == as_list
+
+
+def test_prompt_leaves_room_for_the_calls_max_new_tokens(run):
+    titler = pipeline("seq2seq", model=str(run))
+    task, long_source = titler.task, {"src": "电池寿命估计" * 100}
+    for new in (32, 100):
+        prompt = task._prompt(long_source, task._decode_config({"max_new_tokens": new}))
+        assert len(prompt) == task.cfg.max_length - new - 1
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (["max_length=3"], r"max_length=3: expected an integer >= 8"),
+    (["maxlen=64"], r"unknown config key 'maxlen'; did you mean max_length\?"),
+    (["max_length=16", "max_target_length=8"], r"decode.max_new_tokens=32 leaves no room for the source within "
+                                                r"max_length=16: expected <= max_length - 4 = 12"),
+    (["max_target_length=200"], r"max_target_length=200 leaves no room for the source within max_length=128"),
+])
+def test_lengths_that_leave_no_room_name_the_key(overrides, message):
+    with pytest.raises(NlpkitError, match=message):
+        build_config(Seq2Seq, overrides)
+
+
+def test_predict_inputs_are_files(run, tmp_path, capsys):
+    folder = tmp_path / "THUCNews"
+    folder.mkdir()
+    (folder / "1.txt").write_text("标题\n正文。\n", encoding="utf-8")
+    with pytest.raises(NlpkitError, match="is a folder; predict reads a file"):
+        Seq2Seq(None).read_inputs(str(folder))
+    assert main(["predict", f"model={run}", f"input={folder}"]) == 2
+    assert "is a folder" in capsys.readouterr().err
+    bad = tmp_path / "in.jsonl"
+    for line, message in [('{"text": 123}', "in.jsonl:1: expected a non-empty string in one of the fields src, text"),
+                          ('["摘要"]', "in.jsonl:1: expected a JSON object or a string, got list")]:
+        bad.write_text(line + "\n", encoding="utf-8")
+        assert main(["predict", f"model={run}", f"input={bad}"]) == 2
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1
 
 
 def test_wrong_task_for_run_dir(run):

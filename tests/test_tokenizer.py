@@ -50,8 +50,40 @@ def test_save_and_load_round_trip(tok, tmp_path):
     assert AutoTokenizer.from_pretrained(str(tmp_path)).encode(text) == tok.encode(text).input_ids
 
 
-def test_words_use_jieba(tok):
-    import jieba
+BUILD = """
+import sys
+from nlpkit.tokenizer import Tokenizer
+texts = ["我爱北京天安门，天安门上太阳升。", "Hello world, running quickly! ran runner", "ＡＢＣ全角字符", "ab ba abab baba"] * 3
+Tokenizer.build(texts, vocab_size=90).save(sys.argv[1])
+"""
 
-    text = "我爱北京天安门"
-    assert tok.words(text) == list(jieba.cut(text))
+
+def test_build_is_byte_identical_in_any_process(tmp_path):
+    """Same texts, two processes with different hash seeds: the same saved files, byte for byte (#14)."""
+    import os
+    import subprocess
+    import sys
+
+    procs = []
+    for seed in ("0", "12345"):
+        env = dict(os.environ, PYTHONHASHSEED=seed)
+        procs.append(subprocess.Popen([sys.executable, "-c", BUILD, str(tmp_path / seed)], env=env,
+                                      stderr=subprocess.PIPE, text=True))
+    for p in procs:
+        assert p.wait(timeout=300) == 0, p.stderr.read()
+    files = sorted(f.name for f in (tmp_path / "0").iterdir())
+    assert {"vocab.txt", "tokenizer.json"} <= set(files)
+    assert files == sorted(f.name for f in (tmp_path / "12345").iterdir())
+    for name in files:
+        assert (tmp_path / "0" / name).read_bytes() == (tmp_path / "12345" / name).read_bytes(), name
+
+
+def test_vocab_ties_broken_by_code_point():
+    from nlpkit.tokenizer import _wordpiece_vocab
+
+    # "ab" and "ba" are equally frequent: the pair of lower ids merges first, whatever the input order
+    for words in ({"ab": 2, "ba": 2}, {"ba": 2, "ab": 2}):
+        vocab = _wordpiece_vocab(words, vocab_size=100)
+        assert vocab[5:] == ["a", "b", "##a", "##b", "ab", "ba"]
+    assert len(_wordpiece_vocab({"ab": 2, "ba": 2}, vocab_size=10)) == 10  # stops at vocab_size
+    assert _wordpiece_vocab({"ab": 1, "ba": 2}, vocab_size=100, min_frequency=2)[-1] == "ba"

@@ -1,4 +1,6 @@
 """The shared trainer: resume retraces an uninterrupted run; config errors; schedules."""
+import json
+
 import pytest
 import torch
 
@@ -7,11 +9,11 @@ from nlpkit.cli import main
 from nlpkit.config import build_config
 from nlpkit.errors import NlpkitError
 from nlpkit.registry import get_task_class
-from nlpkit.training import lr_lambda, train_task
+from nlpkit.training import make_scheduler, train_task
 
 Seq2Seq = get_task_class("seq2seq")
 SMALL = ["tiny.hidden_size=32", "tiny.intermediate_size=64", "tiny.num_hidden_layers=1", "trainer.batch_size=8",
-         "trainer.progress=false", "trainer.lr=1e-3", "maxlen=96"]
+         "trainer.progress=false", "trainer.lr=1e-3", "max_length=96", "trainer.log_every_steps=1"]
 
 
 def _cfg(out, data, *extra):
@@ -38,7 +40,8 @@ def _run_interrupted(cfg, at_step):
         train_task(task, cfg)
 
 
-@pytest.mark.parametrize("interrupt_at,extra", [(5, ["trainer.ema=0.9"]), (7, ["trainer.save_every_steps=2", "trainer.grad_accum=1"])])
+@pytest.mark.parametrize("interrupt_at,extra", [(5, ["trainer.ema=0.9"]),
+                                                (7, ["trainer.save_every_steps=2", "trainer.grad_accum=1"])])
 def test_resume_equals_uninterrupted_run(tmp_path, interrupt_at, extra):
     data = small_tsv(tmp_path)  # 40 records, batch 8: 5 steps per epoch
     full = tmp_path / "full"
@@ -52,25 +55,66 @@ def test_resume_equals_uninterrupted_run(tmp_path, interrupt_at, extra):
     train_task(Seq2Seq(cfg), cfg)
     assert not (part / "resume").exists()
     assert weights_digest(part) == weights_digest(full)
+    # the log continues where the resume point was: the same steps and losses, none twice
+    from nlpkit.telemetry import read_log
+
+    def trace(run):
+        return [(r["step"], r.get("loss"), r.get("lr"), r.get("grad_norm"), r.get("eval")) for r in read_log(run)]
+
+    assert trace(part) == trace(full) and len([r for r in trace(full) if r[1] is not None]) == 15
 
 
 def test_grad_accumulation_and_max_steps(tmp_path):
     data = small_tsv(tmp_path)
     cfg = _cfg(tmp_path / "acc", data, "trainer.grad_accum=2", "trainer.max_steps=4")
     out = train_task(Seq2Seq(cfg), cfg)
-    import json
-
     assert json.loads((out / "metrics.json").read_text())["steps"] == 4
 
 
+def _lrs(schedule, total=100, warmup=0.1, points=None):
+    optimizer = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=1.0)
+    scheduler = make_scheduler(optimizer, total, schedule, warmup, points)
+    json.dumps(scheduler.state_dict())  # goes into the resume point's trainer.json
+    lrs = []
+    for _ in range(total + 1):
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    return lrs
+
+
 def test_schedules():
-    f = lr_lambda(100, 0.1)
-    assert f(0) == pytest.approx(0.1) and f(9) == pytest.approx(1.0) and f(100) == 0.0
-    assert f(55) == pytest.approx(0.5)
-    g = lr_lambda(100, 0, "piecewise", [[0.5, 1.0], [1.0, 0.1]])
-    assert g(25) == pytest.approx(1.0) and g(75) == pytest.approx(0.55) and g(100) == pytest.approx(0.1)
-    with pytest.raises(NlpkitError):
-        lr_lambda(10, 0, "cosine-ish")(5)
+    lin = _lrs("linear")  # transformers' warmup: 0 -> 1 over 10 steps, then down to 0 at 100
+    assert lin[0] == 0 and lin[5] == pytest.approx(0.5) and lin[10] == pytest.approx(1.0)
+    assert lin[55] == pytest.approx(0.5) and lin[100] == 0.0
+    cos = _lrs("cosine")
+    assert cos[10] == pytest.approx(1.0) and cos[55] == pytest.approx(0.5) and cos[100] == pytest.approx(0.0)
+    assert cos[30] > lin[30]
+    const = _lrs("constant")
+    assert const[5] == pytest.approx(0.5) and all(x == pytest.approx(1.0) for x in const[10:])
+    poly = _lrs("polynomial")  # power 1 down to lr_end 1e-7
+    assert poly[55] == pytest.approx(0.5, abs=1e-6) and poly[100] == pytest.approx(1e-7)
+    pw = _lrs("piecewise", warmup=0, points=[[0.5, 1.0], [1.0, 0.1]])
+    assert pw[25] == pytest.approx(1.0) and pw[75] == pytest.approx(0.55) and pw[100] == pytest.approx(0.1)
+    assert _lrs("piecewise", warmup=10, points=[[1.0, 0.0]])[5] == pytest.approx(0.5)
+    with pytest.raises(NlpkitError, match="trainer.schedule=cosine-ish"):
+        _lrs("cosine-ish")
+    with pytest.raises(NlpkitError, match="trainer.schedule_points"):
+        _lrs("piecewise", points=[[0.5]])
+
+
+@pytest.mark.parametrize("schedule", ["cosine", "piecewise"])
+def test_resume_with_another_schedule(tmp_path, schedule):
+    """The scheduler state round-trips through trainer.json for transformers' and nlpkit's schedules."""
+    data = small_tsv(tmp_path, n=24)  # 3 steps an epoch
+    extra = ["trainer.epochs=2", f"trainer.schedule={schedule}", "trainer.schedule_points=[[0.5,1.0],[1.0,0.2]]"]
+    full, part = tmp_path / "full", tmp_path / "part"
+    cfg = _cfg(full, data, *extra)
+    train_task(Seq2Seq(cfg), cfg)
+    _run_interrupted(_cfg(part, data, *extra), 4)
+    cfg = _cfg(part, data, "resume=true", *extra)
+    train_task(Seq2Seq(cfg), cfg)
+    assert weights_digest(part) == weights_digest(full)
 
 
 def test_unknown_key_lists_valid_keys():
@@ -106,6 +150,31 @@ def test_ema_swap_round_trips():
     assert torch.allclose(model.weight, before["weight"] + 1.0)
 
 
+def test_ema_swap_restores_tied_weights_exactly():
+    """Embeddings tied to the LM decoder: swapping the EMA in and out gives back the very same weights
+    (else the main process, which alone evaluates, would drift from the others)."""
+    from nlpkit.training import EMA
+
+    class Tied(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = torch.nn.Embedding(5, 3)
+            self.out = torch.nn.Linear(3, 5, bias=False)
+            self.out.weight = self.emb.weight
+
+    model = Tied()
+    ema = EMA(model, 0.5)
+    assert list(ema.shadow) == ["emb.weight"]
+    with torch.no_grad():
+        model.emb.weight.add_(1.0)
+    ema.update(model)
+    trained = model.emb.weight.detach().clone()
+    ema.swap(model)
+    assert torch.allclose(model.out.weight, trained - 0.5)
+    ema.swap(model)
+    assert torch.equal(model.out.weight, trained)
+
+
 # ---- bad input: one clear message, non-zero exit, nothing half-written ----------------------------
 def _fails(capsys, tmp_path, *args):
     out = tmp_path / "run"
@@ -136,13 +205,14 @@ def test_bad_inputs(tmp_path, capsys):
 
 
 def test_encoding_is_cached_and_multiprocess(tmp_path, monkeypatch):
-    from nlpkit.training import encode_records, prepare_task
+    from nlpkit.training import encode_records, prepare_task, read_data
 
     monkeypatch.setenv("NLPKIT_CACHE", str(tmp_path / "cache"))
     data = small_tsv(tmp_path, n=24)
     cfg = _cfg(tmp_path / "x", data)
     task = Seq2Seq(cfg)
-    records, _ = prepare_task(task, cfg)
+    records, _ = read_data(task, cfg)
+    prepare_task(task, cfg, records)
     first = encode_records(task, records, cfg)
     cached = list((tmp_path / "cache" / "encoded").glob("seq2seq-*.arrow"))
     assert len(cached) == 1
@@ -153,3 +223,48 @@ def test_encoding_is_cached_and_multiprocess(tmp_path, monkeypatch):
     parallel = encode_records(task, records, cfg2)
     assert first.to_list() == again.to_list() == parallel.to_list()
     assert first[0]["input_ids"] == task.encode(records[0])["input_ids"]
+
+
+def test_cache_key_covers_the_core_code(tmp_path, monkeypatch):
+    """A change to nlpkit's own code (the tokenizer, say) must not reuse features encoded before it."""
+    from nlpkit import training
+
+    data = small_tsv(tmp_path, n=8)
+    cfg = _cfg(tmp_path / "x", data)
+    task = Seq2Seq(cfg)
+    records, _ = training.read_data(task, cfg)
+    training.prepare_task(task, cfg, records)
+    before = training._cache_key(task, records, cfg)
+    assert training._cache_key(task, records, cfg) == before
+    monkeypatch.setattr(training, "core_digest", lambda: "another tokenizer")
+    assert training._cache_key(task, records, cfg) != before
+    sources = {p.name for p in (training.Path(training.__file__).parent).glob("*.py")}
+    assert {"tokenizer.py", "data.py", "training.py"} <= sources  # what core_digest reads
+
+
+def test_vocabulary_comes_from_the_training_texts_only(tmp_path):
+    from nlpkit.training import prepare_task, read_data
+
+    train = tmp_path / "train.tsv"
+    train.write_text("标题甲\t内容乙丙\n标题丁\t内容戊\n", encoding="utf-8")
+    dev = tmp_path / "dev.tsv"
+    dev.write_text("鑫鑫\t龘龘龘\n", encoding="utf-8")
+    cfg = _cfg(tmp_path / "x", train, f"data.dev={dev}")
+    task = Seq2Seq(cfg)
+    records, dev_records = read_data(task, cfg)
+    assert dev_records
+    prepare_task(task, cfg, records)
+    assert "乙" in task.tokenizer.vocab and "龘" not in task.tokenizer.vocab and "鑫" not in task.tokenizer.vocab
+
+
+def test_ddp_is_told_about_unused_parameters_only_by_the_task(tmp_path):
+    from nlpkit.training import make_accelerator
+
+    cfg = build_config(Seq2Seq, ["trainer.progress=false"])
+    handler = lambda acc: acc.ddp_handler  # noqa: E731
+    assert handler(make_accelerator(Seq2Seq(cfg), cfg.trainer, tmp_path)).find_unused_parameters is False
+
+    class Unused(Seq2Seq):
+        find_unused_parameters = True
+
+    assert handler(make_accelerator(Unused(cfg), cfg.trainer, tmp_path)).find_unused_parameters is True

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from nlpkit import pipeline
+from nlpkit.checkpoint import load_run
 from nlpkit.cli import main
 from nlpkit.registry import get_task_class
 
@@ -77,6 +78,7 @@ def test_pipeline_spans_and_batches_equal_one_by_one(run):
     texts = [r["text"] for r in dev_records()[:12]] + ["今天天气很好。", "Hello 世界"]
     one_by_one = [ie(t) for t in texts]
     assert ie(texts, batch_size=5) == one_by_one
+    assert ie(tuple(texts), batch_size=5) == ie((t for t in texts), batch_size=5) == one_by_one
     found = [t for triples in one_by_one for t in triples]
     assert found
     for text, triples in zip(texts, one_by_one):
@@ -86,12 +88,26 @@ def test_pipeline_spans_and_batches_equal_one_by_one(run):
             assert text[slice(*t["object_span"])] == t["object"]
 
 
-def test_predict_cli(run, tmp_path):
+def test_thresholds_per_call_equal_the_configured_ones(run):
+    texts = [r["text"] for r in dev_records()[:30]]
+    ie = pipeline("triples", model=str(run))
+    strict = ie(texts, subject_threshold=0.97, object_threshold=0.97)
+    assert strict != ie(texts)  # the options change what is found ...
+    task, model = load_run(str(run), ["subject_threshold=0.97", "object_threshold=0.97"])
+    assert task.predict(model, [{"text": t} for t in texts]) == strict  # ... as the config keys do
+    assert pipeline("triples", model=str(run), subject_threshold=0.97, object_threshold=0.97)(texts) == strict
+
+
+def test_predict_prints_what_it_writes(run, tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     texts = [r["text"] for r in dev_records()[:3]]
     src.write_text("".join(json.dumps({"text": t}, ensure_ascii=False) + "\n" for t in texts), encoding="utf-8")
     out = tmp_path / "out.jsonl"
+    capsys.readouterr()
     assert main(["predict", "task=triples", f"model={run}", f"input={src}", f"output={out}"]) == 0
-    rows = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
-    assert [r["text"] for r in rows] == texts
-    assert rows[0]["spo_list"] == pipeline("triples", model=str(run))(texts[0])
+    written = [json.loads(line) for line in out.read_text(encoding="utf-8").splitlines()]
+    assert main(["predict", "task=triples", f"model={run}", f"input={src}"]) == 0
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert printed == written
+    ie = pipeline("triples", model=str(run))
+    assert written == [{"text": t, "spo_list": ie(t)} for t in texts] and written[0]["spo_list"]

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from nlpkit.config import build_config
-from nlpkit.errors import DataError
+from nlpkit.errors import DataError, NlpkitError
 from nlpkit.registry import get_task_class
 from nlpkit.tasks.triples.decoding import object_spans, subject_spans
 from nlpkit.tasks.triples.metrics import score
@@ -161,3 +161,45 @@ def test_character_spans_with_word_pieces(task):
         (s, e), = token_spans(enc.offsets, enc.sequence_ids, text, part)
         start, end = char_span(enc.offsets, s, e)
         assert text[start:end] == part
+
+
+# ---- config and per-call options -------------------------------------------------------------------
+@pytest.mark.parametrize("key", ["subject_threshold", "object_threshold"])
+@pytest.mark.parametrize("value", ["0", "1", "-0.2", "1.5"])
+def test_thresholds_are_checked_in_the_config(key, value):
+    with pytest.raises(NlpkitError, match=rf"^{key}={float(value)}: expected a number in \(0, 1\)$"):
+        build_config(Triples, [f"{key}={value}"])
+    assert build_config(Triples, [f"{key}=0.7"])[key] == 0.7
+
+
+def test_unknown_pipeline_option_lists_the_valid_ones():
+    ie = Triples(build_config(Triples)).pipeline(None)  # options are checked before the model is used
+    with pytest.raises(NlpkitError, match=r"^unknown option 'threshold' for task triples; did you mean "
+                                          r"object_threshold or subject_threshold\? valid options: "
+                                          r"object_threshold, subject_threshold, batch_size, stream$"):
+        ie("句子", threshold=0.3)
+
+
+@pytest.mark.parametrize("option, message", [
+    ({"subject_threshold": 1.5}, "subject_threshold=1.5: expected a number in (0, 1)"),
+    ({"object_threshold": 0}, "object_threshold=0.0: expected a number in (0, 1)"),
+    ({"subject_threshold": "high"}, "subject_threshold=high: expected a number"),
+])
+def test_a_bad_option_value_is_one_clear_error(option, message):
+    task = Triples(build_config(Triples))
+    for call in (lambda: task.pipeline(None)("句子", **option), lambda: task.pipeline(None, **option)):
+        with pytest.raises(NlpkitError) as e:
+            call()
+        assert str(e.value) == message
+
+
+def test_pipeline_inputs_and_output_rows():
+    task = Triples(build_config(Triples))
+    assert task.as_record("句子") == {"text": "句子"}
+    assert task.as_record({"text": "句子", "id": 3}) == {"text": "句子", "id": 3}  # a record keeps its other fields
+    for bad in ({"sentence": "句子"}, 7, {"text": None}):
+        with pytest.raises(NlpkitError, match='triples: expected a string or a record with a "text" string'):
+            task.as_record(bad)
+    records = [{"text": "甲", "spo_list": []}, {"text": "乙", "spo_list": []}]
+    found = [[spo("甲", "p", "甲")], []]
+    assert task.output_rows(records, found) == [{"text": "甲", "spo_list": found[0]}, {"text": "乙", "spo_list": []}]

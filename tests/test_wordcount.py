@@ -115,6 +115,31 @@ def test_segmenters_pickle_as_settings():
     assert get_segmenter("jieba").cut("网易杭研大厦") != seg.cut("网易杭研大厦")  # no leak into other settings
 
 
+def test_jieba_segmenter_is_jieba_precise_mode():
+    import jieba
+
+    text = "我爱北京天安门"
+    assert get_segmenter("jieba").cut(text) == list(jieba.cut(text))
+
+
+def test_word_lists_read_through_iter_lines(tmp_path):
+    from nlpkit.segmentation import read_user_dict
+    from nlpkit.wordcount.counting import read_stopwords
+
+    (tmp_path / "stop.txt").write_bytes(b"\xef\xbb\xbf\xe7\x9a\x84\r\n \n\xe4\xba\x86\n")
+    assert read_stopwords(tmp_path / "stop.txt") == {"的", "了"}
+    (tmp_path / "user.dict").write_text("\ufeff杭研大厦 5 nz\n\n欧阳娜娜\n", encoding="utf-8")
+    assert read_user_dict(tmp_path / "user.dict") == (("杭研大厦", 5, "nz"), ("欧阳娜娜", None, None))
+    (tmp_path / "bad.txt").write_bytes("的\n".encode() + "了".encode("gbk") + b"\n")
+    with pytest.raises(NlpkitError, match=r"bad.txt:2: not valid UTF-8"):
+        read_stopwords(tmp_path / "bad.txt")
+    (tmp_path / "stop.gz").write_bytes(gzip.compress("的\n".encode()))
+    with pytest.raises(NlpkitError, match=r"stop.gz: unsupported format \(gzip\)"):
+        count(tmp_path / "bad.txt", stopwords=str(tmp_path / "stop.gz"))
+    with pytest.raises(NlpkitError, match=r"is a folder"):
+        read_user_dict(tmp_path)
+
+
 def test_rjieba_equals_jieba_without_hmm(corpus):
     pytest.importorskip("rjieba")
     files = files_of(corpus)
@@ -180,6 +205,32 @@ def test_bad_bytes_replaced_and_unreadable_files_skipped(tmp_path, caplog):
     assert "dangling.txt" in caplog.text and "broken.gz" in caplog.text
     with pytest.raises(NlpkitError, match="no such file"):
         count(tmp_path / "nope*.txt")
+
+
+def test_every_input_skipped_keeps_the_output(tmp_path, capsys):
+    out = tmp_path / "counts.tsv"
+    out.write_bytes(b"good\t3\n")
+    (tmp_path / "corrupt.gz").write_bytes(gzip.compress("好的开始\n".encode() * 50)[:-30])
+    (tmp_path / "not-gzip.gz").write_bytes(b"plain text, not gzip\n")
+    assert main([str(tmp_path / "corrupt.gz"), str(tmp_path / "not-gzip.gz"), "-o", str(out), "-j", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "error: no readable input, nothing written" in err and "corrupt.gz" in err and "Traceback" not in err
+    assert out.read_bytes() == b"good\t3\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["corrupt.gz", "counts.tsv", "not-gzip.gz"]
+
+
+def test_foreign_parts_folder_is_never_removed(corpus, tmp_path):
+    out = tmp_path / "counts.tsv"
+    for manifest in (None, "[1, 2]", '{"format": "something else"}'):
+        folder = tmp_path / "counts.tsv.parts"
+        folder.mkdir(exist_ok=True)
+        (folder / "precious.txt").write_text("keep me", encoding="utf-8")
+        if manifest is not None:
+            (folder / "manifest.json").write_text(manifest, encoding="utf-8")
+        with pytest.raises(NlpkitError, match="is not a wordcount parts folder"):
+            run(corpus / "doc0.txt", output=out, workers=1)
+        assert (folder / "precious.txt").read_text(encoding="utf-8") == "keep me"
+    assert not out.exists()
 
 
 def test_resume_after_crash_equals_uninterrupted(corpus, tmp_path):

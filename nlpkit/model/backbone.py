@@ -1,7 +1,8 @@
 """The shared backbone: a tiny random BERT built locally, or any local Hugging Face BERT checkpoint."""
+import functools
+import inspect
 from pathlib import Path
 
-import torch
 from transformers import BertConfig, BertModel
 from transformers.models.bert.modeling_bert import BertOnlyMLMHead
 
@@ -66,15 +67,23 @@ def load_backbone(source, tokenizer, lm_head=False, tiny=None):
     return torch_bert, head
 
 
-def run_bert(bert, input_ids, token_type_ids, mask, position_ids=None, inputs_embeds=None, past_key_values=None):
+def run_bert(bert, input_ids, token_type_ids, mask, position_ids=None, inputs_embeds=None, cache=None):
     """Run the backbone with a boolean (B,1,Q,K) mask; returns the last hidden states. inputs_embeds
     (B,L,H) replaces the word embeddings of input_ids (pass input_ids=None), e.g. with features added;
-    past_key_values: a cache the new positions attend to and are appended to (incremental decoding)."""
+    cache: a transformers Cache the new positions attend to and are appended to (incremental decoding)."""
+    extra = {_cache_keyword(type(bert)): cache} if cache is not None else {}
     return bert(
         input_ids=input_ids,
         inputs_embeds=inputs_embeds,
         token_type_ids=token_type_ids,
         position_ids=position_ids,
         attention_mask=additive(mask, bert.embeddings.word_embeddings.weight.dtype),
-        past_key_values=past_key_values,
+        **extra,
     ).last_hidden_state
+
+
+@functools.cache
+def _cache_keyword(bert_class):
+    """The cache argument's name: transformers 5.0 calls it `past_key_values`; later 5.x releases renamed
+    it `cache` and warn on the old name (to be removed in 5.40)."""
+    return "cache" if "cache" in inspect.signature(bert_class.forward).parameters else "past_key_values"

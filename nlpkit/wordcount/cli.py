@@ -1,5 +1,6 @@
 """`nlpkit wordcount PATH... [options]`: word frequencies as a TSV (word<TAB>count), summary on stderr."""
 import argparse
+import contextlib
 import logging
 import sys
 
@@ -57,11 +58,28 @@ def summary_line(s):
 
 def main(argv=None):
     args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    with _warnings_to_stderr():
+        return _main(args)
+
+
+@contextlib.contextmanager
+def _warnings_to_stderr():
+    """Skipped files on stderr, for this call only: a handler left behind would keep writing to the
+    stderr of the first call (a closed stream when main() is called again, as in tests)."""
     log = logging.getLogger("nlpkit.wordcount")
+    handler = None
     if not log.handlers:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("nlpkit wordcount: %(message)s"))
         log.addHandler(handler)
+    try:
+        yield
+    finally:
+        if handler is not None:
+            log.removeHandler(handler)
+
+
+def _main(args):
     try:
         result = run(
             args.paths, output=args.output, workers=args.workers, min_count=args.min_count, top=args.top,

@@ -10,6 +10,7 @@ import threading
 from collections import Counter
 from dataclasses import dataclass
 
+from ..data import iter_lines
 from ..errors import NlpkitError
 from ..segmentation import get_segmenter, resolve
 from .sources import read_range
@@ -43,19 +44,8 @@ def decode(data, encoding):
 
 
 def read_stopwords(path):
-    try:
-        raw = open(path, "rb").read()
-    except OSError as e:
-        raise NlpkitError(f"{path}: cannot read the stopword list: {e.strerror or e}") from None
-    words = set()
-    for no, line in enumerate(raw.split(b"\n"), 1):
-        try:
-            w = line.decode("utf-8").strip().lstrip("\ufeff")
-        except UnicodeDecodeError as e:
-            raise NlpkitError(f"{path}:{no}: stopword list is not valid UTF-8 ({e.reason})") from None
-        if w:
-            words.add(w)
-    return frozenset(words)
+    """The words of a UTF-8 file, one per line."""
+    return frozenset(w for w in (line.strip() for _, line in iter_lines(path)) if w)
 
 
 @dataclass(frozen=True)

@@ -13,11 +13,12 @@ import zlib
 from collections import Counter
 from dataclasses import dataclass, field
 
+from ..data import atomic_open
 from ..errors import NlpkitError
 from .counting import Settings
 from .engines import make_executor
 from .sources import STDIN, expand, open_stream, ranges, stream_chunks
-from .state import PartStore, atomic_open, parts_dir, write_json
+from .state import PartStore, parts_dir, write_json
 
 log = logging.getLogger("nlpkit.wordcount")
 
@@ -121,11 +122,17 @@ def run(paths, output=None, workers=None, min_count=1, top=None, tokenizer="jieb
                                   skipped, progress, on_file)
     seconds = time.perf_counter() - t0
 
+    ok = [f for f in files if f.done and f.error is None]
+    if not ok:  # every input was skipped: an empty result must not replace a good output
+        if store and not resume:
+            store.finish()
+        why = "; ".join(f"{p}: {r}" for p, r in skipped)
+        raise NlpkitError(f"no readable input, nothing written (every input was skipped: {why})")
+
     items = sorted(((w, n) for w, n in total.items() if n >= min_count), key=lambda kv: (-kv[1], kv[0]))
     if top is not None:
         items = items[:top]
     result = Counter(dict(items))
-    ok = [f for f in files if f.done and f.error is None]
     summary = {
         "files": len(ok),
         "files_resumed": resumed,

@@ -1,33 +1,24 @@
-"""Atomic writes and the per-file partial counts that make a run resumable.
+"""The per-file partial counts that make a run resumable.
 
 Each finished file's counts go to OUT.parts/<hash>.json (JSON, never pickle) as soon as it is done, so
 Ctrl-C or a crash loses only the files in progress. `--resume` reloads the parts whose file is unchanged
 (same path, size and mtime) and whose settings match; the parts folder is removed once OUT is written.
 """
-import contextlib
 import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 
-from .. import data
+from ..data import atomic_open
 from ..errors import NlpkitError
 
 FORMAT = "nlpkit-wordcount-parts/1"
 
 
-@contextlib.contextmanager
-def atomic_open(path, mode="w"):
-    """A file that replaces `path` only when the block completes; readers never see half a file."""
-    # backslashreplace: a file name that is not valid UTF-8 still round-trips through JSON
-    text = {} if "b" in mode else {"newline": "\n", "errors": "backslashreplace"}
-    with data.atomic_open(path, mode, **text) as f:
-        yield f
-
-
 def write_json(path, obj, indent=None):
-    with atomic_open(path) as f:
+    # backslashreplace: a file name that is not valid UTF-8 still round-trips through JSON
+    with atomic_open(path, newline="\n", errors="backslashreplace") as f:
         json.dump(obj, f, ensure_ascii=False, indent=indent)
         f.write("\n")
 
@@ -36,19 +27,25 @@ def parts_dir(output):
     return Path(os.fspath(output) + ".parts")
 
 
+def _manifest(path):
+    """The manifest of a parts folder we wrote, or None."""
+    try:
+        old = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return old if isinstance(old, dict) and old.get("format") == FORMAT else None
+
+
 class PartStore:
     def __init__(self, output, settings, resume):
         self.dir = parts_dir(output)
         self.settings = settings
         manifest = self.dir / "manifest.json"
         if self.dir.exists():
-            try:
-                old = json.loads(manifest.read_text(encoding="utf-8"))
-                assert old.get("format") == FORMAT
-            except (OSError, ValueError, AssertionError):
+            old = _manifest(manifest)
+            if old is None:  # never rmtree a folder we did not make
                 raise NlpkitError(
-                    f"{self.dir} exists but is not a wordcount parts folder; move it away or choose another -o"
-                ) from None
+                    f"{self.dir} exists but is not a wordcount parts folder; move it away or choose another -o")
             if not resume:
                 shutil.rmtree(self.dir)  # a fresh run: stale parts must not leak into it
             elif old.get("settings") != settings:

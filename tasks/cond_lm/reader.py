@@ -1,9 +1,11 @@
 """Readers for cond_lm: TSV `text<TAB>label` (the bert4keras sentiment-corpus layout), JSONL
-`{"text","label"}` and JSONL `{"text","cond":[floats]}`; long texts are split into sentence chunks."""
+`{"text","label"}` and JSONL `{"text","cond":[floats]}`, and tables (CSV, Parquet, ...) with those
+columns (or mapped by data.columns); long texts are split into sentence chunks."""
 import math
 import re
+from pathlib import Path
 
-from nlpkit.data import iter_lines, iter_tsv_pairs, read_json_records, require
+from nlpkit.data import is_table, iter_lines, iter_tsv_pairs, read_json_records, read_table, require
 from nlpkit.errors import DataError
 
 # a sentence ends after Chinese/Western end punctuation (plus any closing quotes/brackets); a Western
@@ -54,28 +56,37 @@ def _looks_like_json(path):
     return False
 
 
-def read_raw(path):
-    """Yield (line, text, label or None, cond or None) for every record of a data file."""
+def read_raw(path, columns=None):
+    """Yield (line, text, label or None, cond or None) for every record of a data file: TSV, JSON/JSONL,
+    or a table (CSV, Parquet, Arrow, a datasets folder; any table when `columns` maps its columns)."""
+    if is_table(path) or (columns and Path(path).suffix in (".csv", ".tsv", ".json", ".jsonl")):
+        yield from _objects(read_table(path, columns or None), path)
+        return
     if _looks_like_json(path):
-        kind = None
-        for no, obj in read_json_records(path):
-            text = require(obj, "text", path, no)
-            has_label, has_cond = "label" in obj, "cond" in obj
-            if has_label == has_cond:
-                raise DataError(path, no, "a record needs exactly one of 'label' (a class name) or 'cond' (a list of numbers)")
-            this = "label" if has_label else "cond"
-            if kind and this != kind:
-                raise DataError(path, no, f"earlier records give '{kind}'; all records of a file must use the same kind of condition", this)
-            kind = this
-            if has_label:
-                yield no, text, _label(obj["label"], path, no), None
-            else:
-                yield no, text, None, check_cond(obj["cond"], path, no)
+        yield from _objects(read_json_records(path), path)
         return
     for no, text, label in iter_tsv_pairs(path, ("text", "label"), split_last=True):
         if not text.strip():
             raise DataError(path, no, "is empty", "text")
         yield no, text, _label(label, path, no), None
+
+
+def _objects(rows, path):
+    """(line, text, label, cond) of {"text", "label"|"cond"} objects; one kind of condition per file."""
+    kind = None
+    for no, obj in rows:
+        text = require(obj, "text", path, no)
+        has_label, has_cond = "label" in obj, "cond" in obj
+        if has_label == has_cond:
+            raise DataError(path, no, "a record needs exactly one of 'label' (a class name) or 'cond' (a list of numbers)")
+        this = "label" if has_label else "cond"
+        if kind and this != kind:
+            raise DataError(path, no, f"earlier records give '{kind}'; all records of a file must use the same kind of condition", this)
+        kind = this
+        if has_label:
+            yield no, text, _label(obj["label"], path, no), None
+        else:
+            yield no, text, None, check_cond(obj["cond"], path, no)
 
 
 def _label(value, path, line):
@@ -98,13 +109,13 @@ def check_cond(value, path, line, size=None):
     return [float(v) for v in value]
 
 
-def read_records(path, maxlen, label_names=None):
-    """Records {"text", "label"|"cond", "where"}; a text longer than maxlen - 2 characters becomes
+def read_records(path, max_length, label_names=None, columns=None):
+    """Records {"text", "label"|"cond", "where"}; a text longer than max_length - 2 characters becomes
     several records. `label_names` maps raw labels (e.g. "0"/"1") to display names."""
     names = dict(label_names or {})
     records = []
-    for no, text, label, cond in read_raw(path):
-        for chunk in split_text(text, maxlen - 2):
+    for no, text, label, cond in read_raw(path, columns):
+        for chunk in split_text(text, max_length - 2):
             record = {"text": chunk, "where": f"{path}:{no}"}
             if label is not None:
                 record["label"] = str(names.get(label, label))

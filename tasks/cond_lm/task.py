@@ -1,33 +1,41 @@
 """cond_lm: a causal BERT language model steered by a condition (a label or any fixed-length vector)
 fused into every LayerNorm, as in bert4keras' conditional language model."""
+import dataclasses
 import math
 
 import torch
 from omegaconf import OmegaConf
 
+from nlpkit.config import DecodeConfig
 from nlpkit.data import pad, read_json_lines, write_jsonl
 from nlpkit.errors import DataError, NlpkitError
 from nlpkit.model import load_backbone
 from nlpkit.model.lm import lm_loss, sequence_logprob
-from nlpkit.task import Task
+from nlpkit.pipelines import ALIASES, option_keys, sanitize
+from nlpkit.task import BertTask
 
+from .config import PRETRAINED, TINY, CondLMConfig
 from .model import CondLM
 from .reader import check_cond, read_records
 
-#: predict-input keys besides the generation settings (cfg.generate's keys)
+#: fields of a request besides the decode settings ("n" is num_return_sequences)
 REQUEST_KEYS = ("label", "cond", "n", "prefix", "id")
+DECODE_KEYS = tuple(f.name for f in dataclasses.fields(DecodeConfig))
 
 
-class CondLMTask(Task):
+class CondLMTask(BertTask):
     """Conditional-LayerNorm generation: text conditioned on a label or any fixed-length vector."""
 
     name = "cond_lm"
     metric = "cond_accuracy"
     sample = {"train": "sample/sentiment.train.data", "dev": "sample/sentiment.valid.data"}
+    config_class, tiny_profile, pretrained_profile = CondLMConfig, TINY, PRETRAINED
+    call_options = ("decode",)
+    call_extras = ("prefix",)
 
     # ---- data ------------------------------------------------------------------------------
     def read(self, path):
-        return read_records(path, self.cfg.maxlen, self._label_names())
+        return read_records(path, self.cfg.max_length, self._label_names(), dict(self.cfg.data.columns))
 
     def _label_names(self):
         names = self.cfg.label_names
@@ -46,6 +54,19 @@ class CondLMTask(Task):
                 raise NlpkitError(f"{r['where']}: field 'cond' has length {len(r['cond'])}, "
                                   f"the first record's has length {size}")
         self.state = {"mode": "vector", "cond_dim": size}
+
+    def check_dev(self, records):
+        """Check dev records against what prepare() learnt from train, so that a label unseen in
+        training (or a vector of another size) stops the run before training, not after epoch 1."""
+        for r in records:
+            path, line = _where(r)
+            if "label" in r and self.mode == "label" and r["label"] not in self.labels:
+                raise DataError(path, line, f"label '{r['label']}' does not occur in the training data "
+                                            f"(its labels: {', '.join(self.labels)})", "label")
+            if "label" in r:
+                self.label_index(r["label"], path, line)
+            else:
+                self.cond_vector(r["cond"], path, line)
 
     @property
     def mode(self):
@@ -74,7 +95,7 @@ class CondLMTask(Task):
         return check_cond(values, path, line, size=self.state["cond_dim"])
 
     def encode(self, record):
-        ids = self.tokenizer.encode(record["text"], maxlen=self.cfg.maxlen).input_ids
+        ids = self.tokenizer.encode(record["text"], maxlen=self.cfg.max_length).input_ids
         if "label" in record:
             return {"input_ids": ids, "label": self.label_index(record["label"], *_where(record))}
         return {"input_ids": ids, "cond": self.cond_vector(record["cond"], *_where(record))}
@@ -141,13 +162,13 @@ class CondLMTask(Task):
             ranked.append(sorted([t] + [j + (j >= t) for j in others]))  # skip the text's own vector
         return rows, truth, ranked
 
-    def evaluate(self, model, records, output=None, **options):
+    def evaluate(self, model, records, **options):
         """Conditioning accuracy (the condition under which a text is most likely is its own),
         perplexity under the true condition, overall and per label."""
         if not records:
             raise NlpkitError("no records to evaluate")
         rows, truth, ranked = self._candidates(model, records)
-        ids = [self.tokenizer.encode(r["text"], maxlen=self.cfg.maxlen).input_ids for r in records]
+        ids = [self.tokenizer.encode(r["text"], maxlen=self.cfg.max_length).input_ids for r in records]
         pairs = [(i, c) for i, cands in enumerate(ranked) for c in cands]
         logp, count = self.score(model, [ids[i] for i, _ in pairs], [rows[c] for _, c in pairs])
         best, own = {}, {}
@@ -164,8 +185,8 @@ class CondLMTask(Task):
                 if mine:
                     metrics[f"perplexity[{name}]"] = _ppl(mine)
                     metrics[f"cond_accuracy[{name}]"] = sum(correct[i] for i in range(len(records)) if truth[i] == k) / len(mine)
-        if output:
-            write_jsonl(output, [
+        if self.cfg.eval_output:
+            write_jsonl(self.cfg.eval_output, [
                 {**{k: v for k, v in r.items() if k != "where"}, "nll": -own[i][0] / max(own[i][1], 1),
                  **({"pred_label": self.labels[best[i][1]]} if self.mode == "label" else {"correct": correct[i]})}
                 for i, r in enumerate(records)
@@ -174,52 +195,65 @@ class CondLMTask(Task):
 
     # ---- generation ------------------------------------------------------------------------
     def check_request(self, record, path="input", line=None):
-        """Validate one predict/pipeline request; returns it normalised ("n" an int, "prefix" a string)."""
+        """Validate one predict/pipeline request; returns it normalised: the label's display name,
+        the cond vector as floats, "prefix" a string, its decode settings typed and checked."""
         if not isinstance(record, dict):
             raise DataError(path, line, f"expected a JSON object, got {type(record).__name__}")
-        allowed = REQUEST_KEYS + tuple(self.cfg.generate.keys())
-        unknown = [k for k in record if k not in allowed]
+        decode_keys = set(option_keys(self)) | set(ALIASES)
+        unknown = [k for k in record if k not in REQUEST_KEYS and k not in decode_keys]
         if unknown:
-            raise DataError(path, line, f"unknown field '{unknown[0]}'; allowed: {', '.join(allowed)}")
+            raise DataError(path, line, f"unknown field '{unknown[0]}'; allowed: {', '.join(REQUEST_KEYS)}, "
+                                        f"or a decode option ({', '.join(sorted(option_keys(self)))})")
         if ("label" in record) == ("cond" in record):
             wanted = f"'label' (one of {', '.join(self.labels)})" if self.mode == "label" else \
                 f"'cond' (a list of {self.state['cond_dim']} numbers)"
             raise DataError(path, line, f"give exactly one of 'label' and 'cond'; this model takes {wanted}")
-        out = dict(record)
+        out = {k: record[k] for k in ("id",) if k in record}
         if "label" in record:
             out["label"] = self.labels[self.label_index(record["label"], path, line)]
         else:
             out["cond"] = self.cond_vector(record["cond"], path, line)
-        n = record.get("n", record.get("num_return_sequences", self.cfg.generate.num_return_sequences))
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise DataError(path, line, f"expected a positive integer, got {n!r}", "n")
-        out["n"] = n
-        prefix = record.get("prefix", "")
-        if not isinstance(prefix, str):
-            raise DataError(path, line, f"expected a string, got {type(prefix).__name__}", "prefix")
-        out["prefix"] = prefix
+        out["prefix"] = record.get("prefix", "")
+        if not isinstance(out["prefix"], str):
+            raise DataError(path, line, f"expected a string, got {type(out['prefix']).__name__}", "prefix")
+        try:
+            out.update(sanitize(self, {k: v for k, v in record.items() if k in decode_keys}))
+        except NlpkitError as e:
+            raise DataError(path, line, str(e)) from None
         return out
 
     def read_inputs(self, path):
         """`nlpkit predict` input: JSONL {"label": ..., "n": 5} or {"cond": [...]}, optionally
-        "prefix" (the text's beginning), "id", and generation settings (top_p, seed, ...)."""
+        "prefix" (the text's beginning), "id", and decode settings (top_p, seed, ...)."""
         return [self.check_request(obj, path, no) for no, obj in read_json_lines(path)]
 
-    def _generation_config(self, record, options, prompt_len):
-        from nlpkit.generation import GenerationConfig
+    def as_record(self, item, **options):
+        """A pipeline input -> a request: a label (its name or raw value) or a request dict; the
+        call's prefix= applies to requests without their own."""
+        if isinstance(item, dict):
+            record = dict(item)
+        elif isinstance(item, (str, int)) and not isinstance(item, bool):
+            record = {"label": item}
+        else:
+            raise NlpkitError(f"cond_lm: expected a label (a string or an integer) or a request dict, got "
+                              f"{type(item).__name__}; give a condition vector as cond=[...]")
+        if "prefix" in options and "prefix" not in record:
+            record["prefix"] = options["prefix"]
+        return record
 
-        settings = OmegaConf.to_container(self.cfg.generate)
-        settings.update({k: v for k, v in record.items() if k in settings})
-        settings.update({k: v for k, v in options.items() if k in settings})
-        settings["num_return_sequences"] = options.get("n") or options.get("num_return_sequences") or record["n"]
-        # the model was trained on texts of at most maxlen tokens: generate no further
-        room = max(1, self.cfg.maxlen - prompt_len)
-        settings["max_new_tokens"] = min(settings.get("max_new_tokens") or room, room)
-        settings["min_new_tokens"] = min(settings.get("min_new_tokens") or 0, settings["max_new_tokens"])
-        return GenerationConfig.from_dict(settings)
+    def _decode_config(self, record, options, prompt_len):
+        """Settings: the request's own > the call's options > cfg.decode."""
+        settings = OmegaConf.to_container(self.cfg.decode)
+        settings.update({k: v for k, v in options.items() if k in DECODE_KEYS})
+        settings.update({k: v for k, v in record.items() if k in DECODE_KEYS})
+        # the model was trained on texts of at most max_length tokens: generate no further
+        room = max(1, self.cfg.max_length - prompt_len)
+        settings["max_new_tokens"] = min(settings["max_new_tokens"], room)
+        settings["min_new_tokens"] = min(settings["min_new_tokens"], settings["max_new_tokens"])
+        return DecodeConfig.from_dict(settings)
 
     def _prompt(self, record):
-        prefix_ids = self.tokenizer.token_ids(record["prefix"])[: self.cfg.maxlen - 2]
+        prefix_ids = self.tokenizer.token_ids(record["prefix"])[: self.cfg.max_length - 2]
         return [self.tokenizer.cls_id] + prefix_ids
 
     def _raw_cond(self, model, record):
@@ -228,21 +262,21 @@ class CondLMTask(Task):
             return model.label_embedding.weight[self.labels.index(record["label"])][None].detach()
         return torch.tensor([record["cond"]], dtype=torch.float, device=device)
 
-    def _generate_args(self, model, record, options):
+    def _job(self, model, record, options):
         record = self.check_request(record)
         prompt = self._prompt(record)
-        config = self._generation_config(record, options, len(prompt))
+        config = self._decode_config(record, options, len(prompt))
         tok = self.tokenizer
         kwargs = {"mask": "causal", "eos_id": tok.sep_id, "pad_id": tok.pad_id, "cond": self._raw_cond(model, record)}
         return record, prompt, config, kwargs
 
     def predict(self, model, records, **options):
-        """Each request -> {"label" (or nothing for a vector), "texts": [n generated texts], "id"?}."""
+        """Each request -> {"id"?, "label" (a label model), "texts": [n generated texts]}."""
         from nlpkit.generation import generate
 
+        jobs = [self._job(model, r, options) for r in records]  # every request is checked before any is decoded
         out = []
-        for record in records:
-            record, prompt, config, kwargs = self._generate_args(model, record, options)
+        for record, prompt, config, kwargs in jobs:
             with torch.no_grad():
                 hyps = generate(model, [prompt], config, **kwargs)[0]
             result = {k: record[k] for k in ("id", "label") if k in record}
@@ -254,7 +288,8 @@ class CondLMTask(Task):
         """Yield one generated text piece by piece."""
         from nlpkit.generation import stream
 
-        record, prompt, config, kwargs = self._generate_args(model, record, {**options, "n": 1})
+        record, prompt, config, kwargs = self._job(model, record, options)
+        config = dataclasses.replace(config, num_return_sequences=1)
         produced = list(prompt)
         shown = self.tokenizer.decode(produced)
         if shown:
@@ -266,10 +301,10 @@ class CondLMTask(Task):
                 yield text[len(shown):]
                 shown = text
 
-    def pipeline(self, model):
+    def pipeline(self, model, **defaults):
         from .pipeline import CondLMPipeline
 
-        return CondLMPipeline(self, model)
+        return CondLMPipeline(self, model, **defaults)
 
 
 def _where(record):

@@ -1,4 +1,4 @@
-"""jose: JoSE spherical word and document embeddings (Meng et al., NeurIPS 2019) trained in torch.
+"""JoSE spherical word and document embeddings (Meng et al., NeurIPS 2019); not a BERT fine-tune.
 
 Exports are resolved on first use, so the worker processes that segment a corpus (which import
 nlpkit.tasks.jose.segment) never load torch."""

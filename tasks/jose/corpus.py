@@ -2,9 +2,10 @@
 
 One document per line: segmented with the shared jieba segmenter (or split on whitespace when the
 corpus is already segmented), a vocabulary of words seen at least min_count times, then the corpus
-encoded once into a flat int32 id file next to the run, which every epoch streams back in chunks of
-whole documents. Nothing holds the whole corpus in memory; lines that are empty, or become empty
-once rare words are dropped, are simply documents without a vector.
+encoded once into a flat int32 id file (in a temporary folder of the nlpkit cache, never in the run
+directory), which every epoch streams back in chunks of whole documents. Nothing holds the whole
+corpus in memory; lines that are empty, or become empty once rare words are dropped, are simply
+documents without a vector.
 """
 import os
 from collections import Counter, deque
@@ -164,3 +165,14 @@ def check_corpus(path):
     if p.stat().st_size == 0:
         raise NlpkitError(f"{path}: the corpus is empty (expected one document per line)")
     return os.fspath(p)
+
+
+def count_lines(path, chunk=1 << 24):
+    """Lines of a file as iter_lines numbers them (a last line without a newline counts), by counting
+    newline bytes: labels are checked against the corpus before its slow segmentation."""
+    n, last = 0, b"\n"
+    with open(path, "rb") as f:
+        while block := f.read(chunk):
+            n += block.count(b"\n")
+            last = block[-1:]
+    return n + (last != b"\n")

@@ -1,25 +1,29 @@
-"""The jose task: JoSE spherical word and document embeddings. Not a BERT fine-tune, so it overrides
-the whole-run hooks: fit() trains and writes the run directory, load_run() reads it back, and the
-pipeline is the JoseModel itself."""
+"""The jose task: JoSE spherical word and document embeddings. Not a BERT fine-tune: fit() trains and
+writes the run directory through the shared run lifecycle (nlpkit.checkpoint: plan_run, start_run,
+finish_run), load_run() reads the JoseModel back, read() reads evaluation files (labels, word pairs)."""
 import json
-import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
 
 import torch
 
-from nlpkit.data import iter_lines, read_jsonl, write_json, write_text
+from nlpkit.cache import cache_dir
+from nlpkit.checkpoint import FINISHED, RESUME, clear_run, finish_run, plan_run, start_run
+from nlpkit.data import iter_lines, read_json_records, require, write_jsonl
 from nlpkit.errors import DataError, NlpkitError
+from nlpkit.pipelines import Pipeline
 from nlpkit.task import Task
 
-from .corpus import EncodedCorpus, Vocab, check_corpus, count_words
+from .config import JoseConfig
+from .corpus import EncodedCorpus, Vocab, check_corpus, count_lines, count_words
+from .metrics import cluster, knn_predict, nmi, word_cosines, word_similarity
+from .model import SETTINGS, TEXT_FILES, VECTORS, VOCAB, JoseModel
 from .segment import Splitter
-from .evaluate import clustering_nmi, knn_accuracy, word_similarity
-from .model import JoseModel
 from .train import JoseTrainer
 
-CONFIG_FILE, METRICS_FILE, RESUME_FILE = "nlpkit.yaml", "metrics.json", "resume.safetensors"
+RESUME_FILE = "resume.safetensors"
 
 
 def read_labels(path):
@@ -57,12 +61,25 @@ def _is_pairs_file(path):
     return False
 
 
+def _is_jsonl(path):
+    if Path(path).suffix in (".jsonl", ".json"):
+        return True
+    with open(path, "rb") as f:
+        return f.read(4).lstrip(b"\xef\xbb\xbf")[:1] == b"{"
+
+
 class JoseTask(Task):
     """JoSE spherical word + document embeddings (Riemannian SGD on the unit sphere)"""
 
     name = "jose"
     metric = "knn_accuracy"
+    #: the corpus, and its labels: what `nlpkit evaluate` scores a run trained on the sample with
     sample = {"train": "sample/corpus.txt", "dev": "sample/labels.txt"}
+    config_class = JoseConfig
+    call_options = ("eval.topn", "eval.infer_epochs")
+    #: jose's own run files (nlpkit.checkpoint removes them when a run is replaced)
+    resume_may_change = ("progress", "corpus.workers")
+    run_files = (VECTORS, VOCAB, SETTINGS, *TEXT_FILES.values(), RESUME_FILE)
 
     # ---- evaluation files ------------------------------------------------------------------
     def read(self, path):
@@ -72,89 +89,171 @@ class JoseTask(Task):
             return [{"w1": a, "w2": b, "score": s} for a, b, s in read_word_pairs(path)]
         return [{"line": i, "label": label} for i, label in enumerate(read_labels(path))]
 
-    def evaluate(self, model, records, k=3, **options):
+    def document_vectors(self, model):
+        return model.doc_keys.tolist(), model.docs.numpy()
+
+    def eval_data(self):
+        """The labels the run was scored with after training."""
+        return self.cfg.eval.labels or super().eval_data()
+
+    def evaluate(self, model, records, **options):
         if records and "w1" in records[0]:
-            rho, used, skipped = word_similarity(model, [(r["w1"], r["w2"], r["score"]) for r in records])
-            return {"spearman": rho, "pairs": used, "pairs_skipped": skipped}
-        return evaluate_labels(model, [r["label"] for r in records], k=k)
+            pairs = [(r["w1"], r["w2"], r["score"]) for r in records]
+            cosines = word_cosines(model, pairs)
+            metrics, rows = word_similarity(pairs, cosines), [{**r, "cosine": c} for r, c in zip(records, cosines)]
+        else:
+            metrics, rows = score_labels(model, [r["label"] for r in records], self.cfg.eval.knn_k)
+        if self.cfg.eval_output:
+            write_jsonl(self.cfg.eval_output, rows)
+        return metrics
 
     # ---- inference ---------------------------------------------------------------------------
     def read_inputs(self, path):
-        """JSONL records with "text", or plain text (one document per line)."""
-        with open(path, "rb") as f:
-            head = f.read(1).lstrip(b"\xef\xbb\xbf")
-        if head == b"{":
-            return read_jsonl(path)
-        return [{"text": line} for _, line in iter_lines(path)]
+        """JSON(L) records with a "text" string, or plain text (one document per line)."""
+        if not _is_jsonl(path):
+            return [{"text": line} for _, line in iter_lines(path)]
+        records = []
+        for no, obj in read_json_records(path):
+            require(obj, "text", path, no, allow_empty=True)
+            records.append(obj)
+        return records
 
-    def predict(self, model, records, topn=5, **options):
-        vectors = model.infer_vectors([r["text"] for r in records])
+    def as_record(self, item, **options):
+        record = {"text": item} if isinstance(item, str) else item
+        if not isinstance(record, dict) or not isinstance(record.get("text"), str):
+            raise NlpkitError(f'jose embeds a text or a {{"text": "..."}} record, got {str(item)[:80]!r}')
+        return dict(record)
+
+    def predict(self, model, records, topn=None, infer_epochs=None):
+        topn = self.cfg.eval.topn if topn is None else topn
+        vectors = model.infer_vectors([r["text"] for r in records], epochs=infer_epochs or self.cfg.eval.infer_epochs)
         return [{"vector": [round(x, 6) for x in v.tolist()],
                  "similar_docs": [{"doc": k, "cosine": round(c, 4)} for k, c in model.most_similar_docs(v, topn)]
                  if v.any() else []}
                 for v in vectors]
 
-    def pipeline(self, model):
-        return model
+    def pipeline(self, model, **defaults):
+        return JosePipeline(self, model, **defaults)
 
     def load_run(self, run_dir):
         return JoseModel.load(run_dir)
 
     # ---- training ----------------------------------------------------------------------------
     def fit(self, cfg):
-        from omegaconf import OmegaConf
-
+        """Train and write the run directory; returns its path. Everything that can be checked (the
+        run folder, the labels and word pairs) is checked before the corpus is segmented."""
+        out = Path(cfg.output_dir or f"runs/{self.name}")
+        say = (lambda msg: print(f"jose: {msg}", file=sys.stderr)) if cfg.progress else (lambda msg: None)
+        plan = plan_run(out, cfg, self.resume_may_change)
+        if plan == FINISHED:
+            say(f"{out} holds the finished run already: nothing to resume")
+            return str(out)
+        if cfg.resume and plan != RESUME:
+            say(f"nothing to resume in {out}, starting fresh")
         train_path = check_corpus(cfg.data.train or self.sample_path("train"))
-        labels_path = cfg.data.dev if (cfg.data.train or cfg.data.dev) else self.sample_path("dev")
-        out = Path(cfg.output_dir or "runs/jose")
-        out.mkdir(parents=True, exist_ok=True)
-        c, j = cfg.corpus, cfg.jose
-        say = (lambda msg: print(f"jose: {msg}", file=sys.stderr)) if cfg.trainer.progress else (lambda msg: None)
-
+        labels_path, labels, pairs = self._gold(cfg, train_path)
+        c = cfg.corpus
         splitter = Splitter(c.segmented, c.tokenizer, c.hmm, c.user_dict)
         say(f"counting words in {train_path}")
-        counts = count_words(train_path, splitter, min_count=c.min_count, workers=c.workers,
-                             stopwords=c.stopwords, keep_punct=c.keep_punct)
-        vocab = Vocab.from_counts(counts, c.min_count)
-        if not len(vocab):
-            raise NlpkitError(f"{train_path}: no word occurs at least min_count={c.min_count} times "
-                              "(lower corpus.min_count or give a larger corpus)")
-        with tempfile.TemporaryDirectory(prefix=".jose-corpus-", dir=out) as tmp:
+        vocab = _vocabulary(train_path, splitter, c)
+        # the encoded corpus is temporary: in the cache, so no run folder ever holds a stale one
+        with tempfile.TemporaryDirectory(prefix="corpus-", dir=cache_dir(self.name)) as tmp:
             say(f"encoding the corpus ({len(vocab)} words in the vocabulary)")
             corpus = EncodedCorpus.encode(train_path, vocab, splitter, tmp, workers=c.workers)
             if corpus.n_docs == 0:
                 raise NlpkitError(f"{train_path}: no document keeps a word of the vocabulary")
-            trainer = JoseTrainer(vocab.counts, corpus.n_docs, dim=j.dim, window=j.window, negative=j.negative,
-                                  margin=j.margin, alpha=j.alpha, epochs=j.epochs, sample=j.sample,
-                                  batch_words=j.batch_words, threads=j.threads, seed=cfg.seed,
-                                  refit_epochs=j.refit_epochs)
-            start_epoch = _resume(trainer, out / RESUME_FILE) if cfg.resume else 0
-            stats = trainer.train(corpus, progress=_progress_bar(cfg.trainer.progress, corpus.n_words * j.epochs),
-                                  start_epoch=start_epoch,
-                                  on_epoch_end=lambda epoch: _save_resume(trainer, out / RESUME_FILE, epoch))
-            keys, n_lines = corpus.keys.copy(), corpus.n_lines
-            corpus.close()
-
-        settings = {"segmented": bool(c.segmented), "tokenizer": c.tokenizer, "hmm": bool(c.hmm),
-                    "user_dict": c.user_dict, "min_count": c.min_count, "negative": j.negative,
-                    "margin": j.margin, "alpha": j.alpha, "sample": j.sample, "infer_epochs": cfg.eval.infer_epochs,
-                    "seed": cfg.seed, "lines": n_lines}
-        model = JoseModel(vocab, trainer.words, trainer.contexts, trainer.docs, torch.from_numpy(keys), settings)
-        model.save(out, text=j.save_text)
-        metrics = {"vocab_size": len(vocab), "lines": n_lines, "documents": int(len(keys)),
-                   "documents_without_vector": n_lines - int(len(keys)), "words": corpus.n_words,
-                   "epochs": j.epochs, **stats}
-        if labels_path:
-            metrics.update(evaluate_labels(model, read_labels(labels_path)))
-        if cfg.eval.word_pairs:
-            rho, used, skipped = word_similarity(model, read_word_pairs(cfg.eval.word_pairs))
-            metrics.update({"spearman": rho, "pairs": used, "pairs_skipped": skipped})
-        write_text(out / CONFIG_FILE, OmegaConf.to_yaml(cfg))
-        write_json(out / METRICS_FILE, metrics)
-        if (out / RESUME_FILE).exists():
-            os.unlink(out / RESUME_FILE)
+            if labels is not None:
+                check_labels(labels, corpus.n_lines, corpus.keys.tolist(), labels_path)
+            model, metrics = train_run(out, cfg, plan, vocab, corpus)
+        if labels is not None:
+            metrics.update(score_labels(model, labels, cfg.eval.knn_k)[0])
+        if pairs is not None:
+            metrics.update(word_similarity(pairs, word_cosines(model, pairs)))
+        finish_run(out, metrics)
+        (out / RESUME_FILE).unlink(missing_ok=True)
         say(f"metrics {json.dumps(metrics, ensure_ascii=False)}")
         return str(out)
+
+    def _gold(self, cfg, train_path):
+        """(labels path, labels, word pairs) scored after training, read and checked before it."""
+        labels_path = cfg.eval.labels or (None if cfg.data.train else self.sample_path("dev"))
+        labels = read_labels(labels_path) if labels_path else None
+        if labels is not None:
+            check_labels(labels, count_lines(train_path), None, labels_path)
+        pairs = read_word_pairs(cfg.eval.word_pairs) if cfg.eval.word_pairs else None
+        return labels_path, labels, pairs
+
+
+def _vocabulary(train_path, splitter, c):
+    counts = count_words(train_path, splitter, min_count=c.min_count, workers=c.workers,
+                         stopwords=c.stopwords, keep_punct=c.keep_punct)
+    vocab = Vocab.from_counts(counts, c.min_count)
+    if not len(vocab):
+        raise NlpkitError(f"{train_path}: no word occurs at least min_count={c.min_count} times "
+                          "(lower corpus.min_count or give a larger corpus)")
+    return vocab
+
+
+class JosePipeline(Pipeline):
+    """A call embeds documents (predict's {"vector", "similar_docs"}; per call: topn, infer_epochs);
+    the JoseModel's lookups (most_similar, similarity, doc_vector, infer_vector, ...) are the
+    pipeline's too."""
+
+    def __getattr__(self, name):
+        model = self.__dict__.get("model")
+        if model is None or name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(model, name)
+
+    def __contains__(self, word):
+        return word in self.model
+
+
+def train_run(out, cfg, plan, vocab, corpus):
+    """Train into `out` (created here, as the run starts) and save the model; (model, metrics). A run
+    that fails before its first resume point leaves nothing behind: no folder if it made it."""
+    j = cfg.jose
+    made = _first_missing(out)
+    start_run(out, cfg, fresh=plan != RESUME, run_files=JoseTask.run_files)
+    try:
+        trainer = JoseTrainer(vocab.counts, corpus.n_docs, dim=j.dim, window=j.window, negative=j.negative,
+                              margin=j.margin, alpha=j.alpha, epochs=j.epochs, sample=j.sample,
+                              batch_words=j.batch_words, threads=j.threads, seed=cfg.seed,
+                              refit_epochs=j.refit_epochs)
+        start_epoch = _resume(trainer, out / RESUME_FILE) if plan == RESUME else 0
+        stats = trainer.train(corpus, progress=_progress_bar(cfg.progress, corpus.n_words * j.epochs),
+                              start_epoch=start_epoch,
+                              on_epoch_end=lambda epoch: _save_resume(trainer, out / RESUME_FILE, epoch))
+    except BaseException:
+        if plan != RESUME and not (out / RESUME_FILE).exists():
+            if made:
+                shutil.rmtree(made, ignore_errors=True)
+            else:
+                clear_run(out, JoseTask.run_files)
+        raise
+    c = cfg.corpus
+    settings = {"segmented": bool(c.segmented), "tokenizer": c.tokenizer, "hmm": bool(c.hmm),
+                "user_dict": c.user_dict, "min_count": c.min_count, "negative": j.negative,
+                "margin": j.margin, "alpha": j.alpha, "sample": j.sample, "infer_epochs": cfg.eval.infer_epochs,
+                "seed": cfg.seed, "lines": corpus.n_lines}
+    keys = torch.from_numpy(corpus.keys.copy())
+    model = JoseModel(vocab, trainer.words, trainer.contexts, trainer.docs, keys, settings)
+    model.save(out, text=j.save_text)
+    corpus.close()
+    metrics = {"vocab_size": len(vocab), "lines": corpus.n_lines, "documents": corpus.n_docs,
+               "documents_without_vector": corpus.n_lines - corpus.n_docs, "words": corpus.n_words,
+               "epochs": j.epochs, **stats}
+    return model, metrics
+
+
+def _first_missing(path):
+    """The outermost folder of `path` that does not exist yet (what creating it makes), or None."""
+    missing = None
+    for p in (path, *path.parents):
+        if p.exists():
+            return missing
+        missing = p
+    return missing
 
 
 def _resume(trainer, path):
@@ -201,18 +300,27 @@ def _progress_bar(enabled, total):
     return update
 
 
-def evaluate_labels(model, labels, k=3):
-    """k-NN accuracy and spherical k-means NMI of the documents that have a vector and a label."""
-    n = model.settings.get("lines")
-    if n is not None and len(labels) != n:
-        raise NlpkitError(f"the labels file has {len(labels)} lines but the training corpus had {n}: "
+def check_labels(labels, lines, doc_keys, path="the labels file"):
+    """Labels fit a corpus of `lines` lines, and (doc_keys given: the lines with a document vector)
+    at least 2 documents have a vector and a label."""
+    if len(labels) != lines:
+        raise NlpkitError(f"{path}: {len(labels)} lines but the training corpus has {lines}: "
                           "labels must be one per corpus line")
-    keys = [key for key in model.doc_keys.tolist() if key < len(labels) and labels[key]]
-    if len(keys) < 2:
-        raise NlpkitError("fewer than 2 documents have both a vector and a label")
-    rows = [model._doc_row[key] for key in keys]
-    vectors, y = model.docs[rows].numpy(), [labels[key] for key in keys]
-    return {"knn_accuracy": knn_accuracy(vectors, y, k=k), "nmi": clustering_nmi(vectors, y),
-            "labelled_documents": len(keys)}
+    if doc_keys is not None and sum(1 for key in doc_keys if key < len(labels) and labels[key]) < 2:
+        raise NlpkitError(f"{path}: fewer than 2 documents have both a vector and a label")
 
 
+def score_labels(model, labels, k=3):
+    """k-NN accuracy and spherical k-means NMI of the documents that have a vector and a label;
+    and a row per corpus line: its label, k-NN prediction and cluster (null for a line left out)."""
+    doc_keys = model.doc_keys.tolist()
+    check_labels(labels, model.settings.get("lines", len(labels)), doc_keys)
+    picked = [(row, key) for row, key in enumerate(doc_keys) if key < len(labels) and labels[key]]
+    vectors, y = model.docs[[row for row, _ in picked]].numpy(), [labels[key] for _, key in picked]
+    predicted, clusters = knn_predict(vectors, y, k=k), cluster(vectors, y)
+    metrics = {"knn_accuracy": sum(p == t for p, t in zip(predicted, y)) / len(y), "nmi": nmi(clusters, y),
+               "labelled_documents": len(y)}
+    found = {key: (p, int(c)) for (_, key), p, c in zip(picked, predicted, clusters)}
+    rows = [{"line": i, "label": label, "pred": found.get(i, (None, None))[0], "cluster": found.get(i, (None, None))[1]}
+            for i, label in enumerate(labels)]
+    return metrics, rows

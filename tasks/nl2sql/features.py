@@ -1,4 +1,6 @@
 """Record <-> tensors: the token layout, string-match features and training labels."""
+from typing import NamedTuple
+
 import torch
 
 from nlpkit.data import pad
@@ -9,12 +11,25 @@ from .model import N_LINK, N_TAGS, NO_OP, NOT_SELECTED
 from .sql import OPS as OP_NAMES
 
 
-def encode(record, table, values, tokenizer, cfg, with_labels=True):
+class Lengths(NamedTuple):
+    """The config's length limits, read once (an OmegaConf lookup per record costs more than the rest)."""
+
+    question: int  # max_question_length
+    header: int  # max_header_length
+    total: int  # max_length
+
+    @classmethod
+    def of(cls, cfg):
+        return cls(cfg.max_question_length, cfg.max_header_length, cfg.max_length)
+
+
+def encode(record, table, values, header_ids, tokenizer, lengths, with_labels=True):
     """One question on one table -> plain lists (for the Arrow cache).
 
-    `values(j)` gives column j's distinct cell values; `with_labels` needs record["sql"]."""
+    `values(j)` gives column j's distinct cell values, `header_ids` the token ids of each header;
+    `with_labels` needs record["sql"]."""
     question = record["question"]
-    enc = tokenizer.encode(question, maxlen=cfg.max_question_len + 2)
+    enc = tokenizer.encode(question, maxlen=lengths.question + 2)
     ids, types = list(enc.input_ids), [0] * len(enc.input_ids)
     offsets = [tuple(o) for o in enc.offsets[1:-1]]
     is_number = [int(is_number_token(question[s:e])) for s, e in offsets]
@@ -23,19 +38,16 @@ def encode(record, table, values, tokenizer, cfg, with_labels=True):
         # number unseen in training would otherwise reach the model as an untrained embedding
         if num:
             ids[t + 1] = tokenizer.mask_id
-    headers = _fit_headers([tokenizer.token_ids(h) for h in table.header], len(ids), cfg, table)
+    headers = _fit_headers(header_ids, len(ids), lengths, table)
     col_pos = []
     for h in headers:
         col_pos.append(len(ids))
         ids += [tokenizer.cls_id] + h + [tokenizer.sep_id]
     types += [1] * (len(ids) - len(types))
     marks = char_features(question, table.header, table.types, values)
-    links = []  # sparse (token, column, feature) triples: dense ones would bloat the Arrow cache
-    for t, (s, e) in enumerate(offsets):
-        for j in range(len(table.header)):
-            for k in range(LINK_FEATURES):
-                if any(marks[c][j][k] for c in range(s, e)):
-                    links.append([t, j, k])
+    # sparse (token, column, feature) triples: dense ones would bloat the Arrow cache
+    links = [[t, j, k] for t, (s, e) in enumerate(offsets) for j, flags in enumerate(marks)
+             for k in range(LINK_FEATURES) if flags[k].find(1, s, e) >= 0]
     feature = {
         "input_ids": ids,
         "token_type_ids": types,
@@ -51,12 +63,12 @@ def encode(record, table, values, tokenizer, cfg, with_labels=True):
     return feature
 
 
-def _fit_headers(headers, used, cfg, table):
-    """Truncate header tokens so that every column fits within maxlen."""
-    budget = cfg.maxlen - used - 2 * len(headers)
+def _fit_headers(headers, used, lengths, table):
+    """Truncate header tokens so that every column fits within max_length."""
+    budget = lengths.total - used - 2 * len(headers)
     if budget < len(headers):
-        raise NlpkitError(f"table '{table.id}' has {len(headers)} columns: too many for maxlen={cfg.maxlen}")
-    limit = min(cfg.max_header_len, budget // len(headers)) if headers else 0
+        raise NlpkitError(f"table '{table.id}' has {len(headers)} columns: too many for max_length={lengths.total}")
+    limit = min(lengths.header, budget // len(headers)) if headers else 0
     return [h[:limit] for h in headers]
 
 
@@ -95,13 +107,14 @@ def gold_tags(sql, question, offsets, table):
 
 
 def collate(features, tokenizer, word_dropout=0.0):
-    """Dynamic padding; question token t sits at position t + 1 (after [CLS]).
+    """Dynamic padding; question token t sits at position t + 1 (after [CLS]). Link features and the
+    token labels cover the question's positions only ([CLS] question [SEP]).
 
     word_dropout (training): that share of header tokens and of question tokens that match a header
     or a value becomes [PAD], whose embedding stays zero, as a token the model never trained on nearly
     is: the model learns to read unseen values and headers through the match tags."""
-    B = len(features)
     L = max(len(f["input_ids"]) for f in features)
+    Lq = max(len(f["offsets"]) for f in features) + 2
     C = max(len(f["col_pos"]) for f in features)
     ids = pad([f["input_ids"] for f in features], tokenizer.pad_id, length=L)
     batch = {
@@ -112,39 +125,49 @@ def collate(features, tokenizer, word_dropout=0.0):
         "col_real": pad([f["col_real"] for f in features], 0, length=C),
         "col_cover": pad([f["col_cover"] for f in features], 0, dtype=torch.float, length=C),
     }
+    feats = _link_features(features, Lq, C, batch["col_real"])
     if word_dropout:  # only words the match tags also describe (headers, values), never 平均 or 大于
-        tagged = torch.zeros_like(ids, dtype=torch.bool)
-        for b, f in enumerate(features):
-            for t, _, _ in f["links"]:
-                tagged[b, t + 1] = True
-            tagged[b, f["col_pos"][0]:len(f["input_ids"])] = True  # every header token
+        tagged = batch["token_type_ids"].bool()  # every header token
+        tagged[:, :Lq] |= feats[..., :LINK_FEATURES].flatten(2).amax(-1) > 0
         plain = tagged & (ids != tokenizer.cls_id) & (ids != tokenizer.sep_id)
         ids = ids.masked_fill(plain & (torch.rand(ids.shape) < word_dropout), tokenizer.pad_id)
     batch["input_ids"] = ids
-    feats = torch.zeros(B, L, C, N_LINK)
-    tok_num = pad([[0] + f["tok_num"] for f in features], 0, length=L)
+    batch["link_feats"] = feats
+    batch["tags"] = _tags(features, feats, batch, L)
+    if "sel_label" in features[0]:
+        batch["sel_label"] = pad([f["sel_label"] for f in features], -100, length=C)
+        batch["conn"] = torch.tensor([f["conn"] for f in features])
+        batch["op_label"] = pad([[-100] + f["op_label"] for f in features], -100, length=Lq)
+        batch["link_label"] = pad([[-100] + f["link_label"] for f in features], -100, length=Lq)
+    return batch
+
+
+def _link_features(features, Lq, C, col_real):
+    """(B, Lq, C, N_LINK): the sparse string-match triples, plus "a number against a real column"."""
+    feats = torch.zeros(len(features), Lq, C, N_LINK)
     for b, f in enumerate(features):
         if f["links"]:
             t, j, k = torch.tensor(f["links"]).T
             feats[b, t + 1, j, k] = 1.0
-    feats[..., LINK_FEATURES] = tok_num[:, :, None] * batch["col_real"][:, None, :]
-    batch["link_feats"] = feats
-    # input tags: a question token gets its features against any column (the last one: a number while
-    # the table has a real column); every token of column j gets column j's features against any
-    # question token, its type and its header coverage
-    tags = torch.zeros(B, L, N_TAGS)
-    tags[..., :N_LINK] = feats.amax(2)
+    tok_num = pad([[0] + f["tok_num"] for f in features], 0, length=Lq)
+    feats[..., LINK_FEATURES] = tok_num[:, :, None] * col_real[:, None, :]
+    return feats
+
+
+def _tags(features, feats, batch, L):
+    """Input tags: a question token gets its features against any column (the last one: a number while
+    the table has a real column); every token of column j gets column j's features against any question
+    token, its type and its header coverage."""
+    tags = torch.zeros(len(features), L, N_TAGS)
+    tags[:, :feats.shape[1], :N_LINK] = feats.amax(2)
     col_tags = feats.amax(1)  # (B, C, N_LINK)
     col_tags[..., LINK_FEATURES] = batch["col_real"].float()
-    for b, f in enumerate(features):
+    per_col = torch.cat([col_tags, batch["col_cover"][..., None]], -1)  # (B, C, N_LINK + 1)
+    owner = []  # per position: the column whose header it belongs to, -1 outside headers
+    for f in features:
         bounds = f["col_pos"] + [len(f["input_ids"])]
-        for j in range(len(f["col_pos"])):
-            tags[b, bounds[j]:bounds[j + 1], N_LINK:-1] = col_tags[b, j]
-            tags[b, bounds[j]:bounds[j + 1], -1] = batch["col_cover"][b, j]
-    batch["tags"] = tags
-    if "sel_label" in features[0]:
-        batch["sel_label"] = pad([f["sel_label"] for f in features], -100, length=C)
-        batch["conn"] = torch.tensor([f["conn"] for f in features])
-        batch["op_label"] = pad([[-100] + f["op_label"] for f in features], -100, length=L)
-        batch["link_label"] = pad([[-100] + f["link_label"] for f in features], -100, length=L)
-    return batch
+        owner.append([-1] * bounds[0] + [j for j in range(len(f["col_pos"])) for _ in range(bounds[j], bounds[j + 1])])
+    owner = pad(owner, -1, length=L)
+    spread = per_col.gather(1, owner.clamp(min=0)[..., None].expand(-1, -1, per_col.shape[-1]))
+    tags[..., N_LINK:] = spread * (owner >= 0)[..., None]
+    return tags

@@ -73,34 +73,27 @@ def snap(text, candidates):
 
 
 def char_features(question, header, types, values):
-    """marks[c][j] = the LINK_FEATURES flags of question character c against column j.
-    `values(j)` returns column j's distinct values."""
+    """marks[j][k][c] = 1 when question character c has flag k (of LINK_FEATURES) against column j, as
+    one bytearray per (column, flag). `values(j)` returns column j's distinct values."""
     q = question.lower()
     n = len(q)
-    marks = [[[0] * LINK_FEATURES for _ in header] for _ in range(n)]
+    marks = [[bytearray(n) for _ in range(LINK_FEATURES)] for _ in header]
     for j, (name, kind) in enumerate(zip(header, types)):
         name = name.lower()
-        ends = []
         for start, end, _ in _substring_runs(q, name, {name}, 1):
-            ends.append(end)
-            for c in range(start, end):
-                marks[c][j][0] = 1
-        for end in ends:
-            for c in range(end, min(n, end + NEAR)):
-                marks[c][j][3] = 1
+            marks[j][0][start:end] = b"\x01" * (end - start)
+            marks[j][3][end:end + NEAR] = b"\x01" * (min(n, end + NEAR) - end)
         if kind != "text":
             continue  # numbers are compared by size, not by spelling
         cells = [v.lower() for v in values(j) if v]
-        joined = "\x00".join(cells)
-        for start, end, whole in _substring_runs(q, joined, set(cells), 2):
-            for c in range(start, end):
-                marks[c][j][2] = 1
-                if whole:
-                    marks[c][j][1] = 1
-    for row in marks:
-        named = [j for j in range(len(header)) if row[j][0]]
+        for start, end, whole in _substring_runs(q, "\x00".join(cells), set(cells), 2):
+            marks[j][2][start:end] = b"\x01" * (end - start)
+            if whole:
+                marks[j][1][start:end] = b"\x01" * (end - start)
+    for c in range(n):
+        named = [j for j in range(len(header)) if marks[j][0][c]]
         if len(named) == 1:
-            row[named[0]][4] = 1
+            marks[named[0]][4][c] = 1
     return marks
 
 

@@ -66,10 +66,13 @@ class NL2SQLModel(nn.Module):
         h = self.encode(batch)
         ctx = h + self.context(h.transpose(1, 2)).transpose(1, 2)
         cols = h.gather(1, batch["col_pos"][..., None].expand(-1, -1, h.shape[-1]))  # (B, C, H)
-        feats = batch["link_feats"].to(h.dtype)  # (B, L, C, N_LINK)
+        # link features exist for the question's positions only ([CLS] question [SEP]: Lq of them), and
+        # the token heads read only those: the (token, column) pair scores skip every header token
+        feats = batch["link_feats"].to(h.dtype)  # (B, Lq, C, N_LINK)
+        q = ctx[:, :feats.shape[1]]
         col_mask = batch["col_mask"].bool()
-        mention = feats[..., 0]  # (B, L, C): token t mentions header c
-        mentioned = torch.einsum("blc,blh->bch", mention, ctx) / mention.sum(1).clamp(min=1)[..., None]
+        mention = feats[..., 0]  # (B, Lq, C): token t mentions header c
+        mentioned = torch.einsum("blc,blh->bch", mention, q) / mention.sum(1).clamp(min=1)[..., None]
         first = torch.zeros_like(batch["col_real"], dtype=h.dtype)
         first[:, 0] = 1
         in_question = (batch["token_type_ids"] == 0) & batch["attention_mask"].bool()
@@ -79,13 +82,13 @@ class NL2SQLModel(nn.Module):
                   batch["col_real"][..., None].to(h.dtype), batch["col_cover"][..., None].to(h.dtype),
                   first[..., None]]
         tok_feats = feats.masked_fill(~col_mask[:, None, :, None], 0).amax(2)
-        pair = self.link_q(ctx)[:, :, None] + self.link_c(cols)[:, None] + self.link_e(feats)
+        pair = self.link_q(q)[:, :, None] + self.link_c(cols)[:, None] + self.link_e(feats)
         link = self.link_v(torch.tanh(pair)).squeeze(-1) + self.link_f(feats).squeeze(-1)
         return {
             "conn": self.conn(question),
             "sel": self.sel(torch.cat(col_in, -1)),
-            "op": self.op(torch.cat([ctx, tok_feats], -1)),
-            "link": link.masked_fill(~col_mask[:, None, :], torch.finfo(h.dtype).min),
+            "op": self.op(torch.cat([q, tok_feats], -1)),  # (B, Lq, ops + 1)
+            "link": link.masked_fill(~col_mask[:, None, :], torch.finfo(h.dtype).min),  # (B, Lq, C)
         }
 
 

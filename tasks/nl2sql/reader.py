@@ -1,14 +1,20 @@
-"""TableQA files: questions (`train.json`) and their tables (`train.tables.json`), checked line by line.
+"""TableQA files: questions (`train.json`) and their tables (`train.tables.json`), checked line by line,
+and the databases built from them.
 
 WikiSQL files differ only in names (integer `sel`/`agg`, no `cond_conn_op`, other code numbers);
-they are read into the TableQA form.
+they are read into the TableQA form. A tables file is loaded once into an SQLite copy kept in the nlpkit
+cache under its content digest: nothing is ever written next to the user's files.
 """
+import hashlib
+import json
 from pathlib import Path
 
-from nlpkit.data import read_json_records, require
+from nlpkit.cache import cache_file
+from nlpkit.data import atomic_path, read_json_records, require
 from nlpkit.errors import DataError, NlpkitError
 
-from .sql import AGGS, CONNS, OPS, Table, parse_number
+from .sql import (AGGS, CONNS, LAYOUT_VERSION, OPS, SQLITE_MAGIC, Database, Table, file_digest, parse_number,
+                  sqlite_matches, write_sqlite)
 
 TYPES = ("text", "real")
 # WikiSQL code -> TableQA code
@@ -36,6 +42,36 @@ def find_tables(questions_path, explicit=None):
         f"{questions_path}: no tables file found (looked for {', '.join(c.name for c in candidates)}); "
         "set tables=PATH to a TableQA tables file or an SQLite database"
     )
+
+
+def open_database(path):
+    """A Database from a TableQA tables file (through its cached SQLite copy) or an SQLite database."""
+    path = Path(path)
+    if not path.is_file():
+        raise NlpkitError(f"{path}: no such tables file or database")
+    with open(path, "rb") as f:
+        is_sqlite = f.read(16) == SQLITE_MAGIC
+    digest = file_digest(path)
+    if is_sqlite:
+        return Database.from_sqlite(path, digest).opened_from(path)
+    copy = sqlite_copy(digest)
+    if not sqlite_matches(copy, digest):
+        tables = read_tables(path)
+        with atomic_path(copy) as tmp:  # a reader never sees a half-written copy
+            write_sqlite(tmp, tables, digest)
+    return Database.from_sqlite(copy, digest).opened_from(path)
+
+
+def sqlite_copy(digest):
+    """Where the SQLite copy of a tables file with this content digest lives (the nlpkit cache)."""
+    return cache_file("nl2sql", f"{digest}-v{LAYOUT_VERSION}", ".sqlite")
+
+
+def database_from_dicts(tables):
+    """An in-memory Database from TableQA table dicts (checked like a tables file's lines)."""
+    parsed = [parse_table(t, "table", None) for t in tables]
+    version = hashlib.sha256(json.dumps(tables, ensure_ascii=False, sort_keys=True, default=str).encode()).hexdigest()
+    return Database.in_memory(parsed, version)
 
 
 def parse_table(obj, path, line):

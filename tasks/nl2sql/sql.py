@@ -6,13 +6,11 @@ A structured query is the TableQA `sql` dict: {"sel": [col, ...], "agg": [code, 
 """
 import hashlib
 import json
-import os
 import re
 import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nlpkit.data import atomic_path
 from nlpkit.errors import NlpkitError
 
 # TableQA codes
@@ -150,8 +148,8 @@ def _authorizer(action, *_):
 class Database:
     """Tables by id, with a read-only SQLite connection to run queries on.
 
-    Build one with Database.open(path) (a TableQA tables file, cached as SQLite next to it, or an
-    existing SQLite database) or Database.from_tables([table dicts]) (in memory, for the pipeline).
+    Built by the reader (`reader.open_database` for a tables file or an SQLite database,
+    `reader.database_from_dicts` for table dicts, in memory); this module never reads tables files.
     """
 
     def __init__(self, path, tables, connection=None, version=""):
@@ -163,71 +161,35 @@ class Database:
         self._values = {}
         self.source, self.stamp = None, None  # the file it was opened from, and its (mtime, size) then
 
-    # construction
     @classmethod
-    def open(cls, path):
-        path = Path(path)
-        if not path.exists():
-            raise NlpkitError(f"{path}: no such tables file or database")
-        with open(path, "rb") as f:
-            is_sqlite = f.read(16) == SQLITE_MAGIC
-        stamp = _stamp(path)
-        if is_sqlite:
-            db = cls._from_sqlite(path, _digest(path))
-            db.source, db.stamp = path, stamp
-            return db
-        from .reader import read_tables  # the reader validates rows and names file:line
-
-        db_path, digest = cache_path(path), _digest(path)
-        if not _cache_ok(db_path, digest):
-            tables = read_tables(path)
-            with atomic_path(db_path) as tmp:
-                conn = sqlite3.connect(tmp)
-                _load(conn, tables)
-                conn.execute(f"CREATE TABLE {quote(META_TABLE)} (key TEXT, value TEXT)")
-                meta = {"sha256": digest, "layout": LAYOUT_VERSION,
-                        "tables": [[t.id, t.header, t.types, t.columns, t.title] for t, _ in tables]}
-                conn.executemany(f"INSERT INTO {quote(META_TABLE)} VALUES (?, ?)",
-                                 [(k, json.dumps(v, ensure_ascii=False)) for k, v in meta.items()])
-                conn.commit()
-                conn.close()
-        db = cls._from_sqlite(db_path, digest)
-        db.source, db.stamp = path, stamp
-        return db
-
-    @classmethod
-    def _from_sqlite(cls, path, version=""):
+    def from_sqlite(cls, path, version=""):
+        """Open an SQLite file read-only: a copy we wrote (headers as the tables file gave them, kept in
+        META_TABLE) or the user's own database (tables by name, types from the declared columns)."""
         conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True, check_same_thread=False)
         try:
             names = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
-            if META_TABLE in names:  # a cache we wrote: headers as the tables file gave them
+            if META_TABLE in names:
                 meta = dict(conn.execute(f"SELECT key, value FROM {quote(META_TABLE)}").fetchall())
                 tables = {t[0]: Table(*t) for t in json.loads(meta["tables"])}
             else:
-                tables = {}
-                for name in names:
-                    if name.startswith("sqlite_"):
-                        continue
-                    info = conn.execute(f"PRAGMA table_info({quote(name)})").fetchall()
-                    cols = [r[1] for r in info]
-                    types = ["real" if _numeric_affinity(r[2]) else "text" for r in info]
-                    tables[name] = Table(name, cols, types, cols)
+                tables = {name: _schema_table(conn, name) for name in names if not name.startswith("sqlite_")}
         except sqlite3.DatabaseError as e:
             conn.close()
             raise NlpkitError(f"{path}: cannot read the SQLite database: {e}") from None
         return cls(path, tables, _read_only(conn), version)
 
     @classmethod
-    def from_tables(cls, tables):
-        """An in-memory database from TableQA table dicts (checked like a tables file's lines)."""
-        from .reader import parse_table
-
-        parsed = [parse_table(t, "table", None) for t in tables]
+    def in_memory(cls, parsed, version):
+        """An in-memory database of [(Table, rows)] (already checked)."""
         conn = sqlite3.connect(":memory:", check_same_thread=False)
         _load(conn, parsed)
         conn.commit()
-        version = hashlib.sha256(json.dumps(tables, ensure_ascii=False, sort_keys=True).encode()).hexdigest()
         return cls(None, {t.id: t for t, _ in parsed}, _read_only(conn), version)
+
+    def opened_from(self, source):
+        """Remember the user's file it was opened from, to notice when that file changes."""
+        self.source, self.stamp = Path(source), file_stamp(source)
+        return self
 
     @property
     def name(self):
@@ -236,7 +198,7 @@ class Database:
 
     def stale(self):
         """Whether the file it was opened from has changed since."""
-        return self.source is not None and _stamp(self.source) != self.stamp
+        return self.source is not None and file_stamp(self.source) != self.stamp
 
     # use
     def table(self, table_id):
@@ -269,7 +231,7 @@ class Database:
     @property
     def connection(self):
         if self._conn is None:  # after unpickling in a worker process
-            self._conn = Database._from_sqlite(self.path)._conn
+            self._conn = Database.from_sqlite(self.path)._conn
         return self._conn
 
     def __getstate__(self):
@@ -300,35 +262,31 @@ def _load(conn, tables):
         )
 
 
-def _stamp(path):
-    st = Path(path).stat()
-    return st.st_mtime_ns, st.st_size
+def _schema_table(conn, name):
+    info = conn.execute(f"PRAGMA table_info({quote(name)})").fetchall()
+    cols = [r[1] for r in info]
+    return Table(name, cols, ["real" if _numeric_affinity(r[2]) else "text" for r in info], cols)
 
 
-def _digest(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def cache_path(tables_path):
-    """train.tables.json -> train.tables.sqlite next to it, or in the user cache when that folder
-    is read-only (the bundled sample inside an installed package)."""
-    p = Path(tables_path).resolve()
-    if os.access(p.parent, os.W_OK):
-        return p.with_suffix(".sqlite")
-    root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "nlpkit" / "nl2sql"
-    root.mkdir(parents=True, exist_ok=True)
-    return root / (hashlib.sha256(str(p).encode()).hexdigest()[:16] + ".sqlite")
-
-
-def _cache_ok(db_path, digest):
-    if not db_path.exists():
-        return False
+def write_sqlite(path, parsed, digest):
+    """Write [(Table, rows)] to a new SQLite file, with the source digest and the headers in META_TABLE."""
+    conn = sqlite3.connect(path)
     try:
-        conn = sqlite3.connect(db_path.resolve().as_uri() + "?mode=ro", uri=True)
+        _load(conn, parsed)
+        conn.execute(f"CREATE TABLE {quote(META_TABLE)} (key TEXT, value TEXT)")
+        meta = {"sha256": digest, "layout": LAYOUT_VERSION,
+                "tables": [[t.id, t.header, t.types, t.columns, t.title] for t, _ in parsed]}
+        conn.executemany(f"INSERT INTO {quote(META_TABLE)} VALUES (?, ?)",
+                         [(k, json.dumps(v, ensure_ascii=False)) for k, v in meta.items()])
+        conn.commit()
+    finally:
+        conn.close()
+
+
+def sqlite_matches(path, digest):
+    """Whether `path` is an SQLite copy we wrote of the source with this digest, in this layout."""
+    try:
+        conn = sqlite3.connect(Path(path).resolve().as_uri() + "?mode=ro", uri=True)
         try:
             meta = dict(conn.execute(f"SELECT key, value FROM {quote(META_TABLE)}").fetchall())
         finally:
@@ -336,3 +294,16 @@ def _cache_ok(db_path, digest):
     except sqlite3.Error:
         return False
     return meta.get("sha256") == json.dumps(digest) and meta.get("layout") == json.dumps(LAYOUT_VERSION)
+
+
+def file_stamp(path):
+    st = Path(path).stat()
+    return st.st_mtime_ns, st.st_size
+
+
+def file_digest(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()

@@ -7,31 +7,45 @@ import torch
 
 from nlpkit.data import check_file, write_jsonl
 from nlpkit.errors import NlpkitError
-from nlpkit.task import Task
+from nlpkit.task import BertTask
 
 from . import features
-from .decode import decode, value_tags
+from .config import PRETRAINED, TINY, NL2SQLConfig
+from .decoding import decode, value_tags
+from .metrics import score
 from .model import NL2SQLModel, nl2sql_loss
-from .reader import find_tables, read_questions
-from .scoring import score
-from .sql import Database, render
+from .reader import database_from_dicts, find_tables, open_database, read_questions
+from .sql import render
 
 
-class NL2SQLTask(Task):
+class NL2SQLTask(BertTask):
     """Question + table -> SQL executed on SQLite (TableQA / WikiSQL format)."""
 
     name = "nl2sql"
     metric = "logic_form_acc"
     sample = {"train": "sample/train.json", "dev": "sample/dev.json"}
+    config_class, tiny_profile, pretrained_profile = NL2SQLConfig, TINY, PRETRAINED
+    #: per call: where table ids are looked up, and whether text values snap to their column's cells
+    call_options = ("tables", "snap_values")
+    #: per call: the table a question is about (a TableQA table dict or a table id)
+    call_extras = ("table",)
+    #: a batch in which no condition value could be placed in its question trains no link parameter
+    find_unused_parameters = True
+
+    #: inference features kept per question (the trainer scores the same dev questions every epoch)
+    max_cached_features = 20000
 
     def __init__(self, cfg, state=None):
         super().__init__(cfg, state)
         self._dbs = {}  # key (a resolved path, or "memory:<digest>") -> Database
+        self._features, self._features_tokenizer = {}, None  # (tables, version, table id, question) -> features
+        self._headers, self._headers_tokenizer = {}, None  # (version, table id) -> header token ids
+        self._lengths = features.Lengths.of(cfg)
 
     # ---- tables ----------------------------------------------------------------------------
     def database(self, key):
         if key not in self._dbs or self._dbs[key].stale():
-            self._dbs[key] = Database.open(key)
+            self._dbs[key] = open_database(key)
         return self._dbs[key]
 
     def _table(self, record):
@@ -67,8 +81,26 @@ class NL2SQLTask(Task):
 
     def encode(self, record, with_labels=True):
         db, table = self._table(record)
-        return features.encode(record, table, lambda j: db.values(table.id, j), self.tokenizer, self.cfg,
-                               with_labels=with_labels and record.get("sql") is not None)
+        return features.encode(record, table, lambda j: db.values(table.id, j), self._header_ids(db, table),
+                               self.tokenizer, self._lengths, with_labels=with_labels and record.get("sql") is not None)
+
+    def _header_ids(self, db, table):
+        """Token ids of a table's headers, tokenized once per table (not once per question)."""
+        if self._headers_tokenizer is not self.tokenizer:
+            self._headers, self._headers_tokenizer = {}, self.tokenizer
+        key = (db.version, table.id)
+        if key not in self._headers:
+            self._headers[key] = [self.tokenizer.token_ids(h) for h in table.header]
+        return self._headers[key]
+
+    def _inference_features(self, record):
+        db, _ = self._table(record)
+        key = (record["tables"], db.version, record["table_id"], record["question"])
+        if self._features_tokenizer is not self.tokenizer or len(self._features) >= self.max_cached_features:
+            self._features, self._features_tokenizer = {}, self.tokenizer
+        if key not in self._features:
+            self._features[key] = self.encode(record, with_labels=False)
+        return self._features[key]
 
     def collate(self, feats):
         """Training batches (inference batches come from _infer, without word dropout)."""
@@ -83,58 +115,57 @@ class NL2SQLTask(Task):
 
     # ---- inference -------------------------------------------------------------------------
     @torch.no_grad()
-    def _infer(self, model, records):
+    def _infer(self, model, records, snap_values=None):
         """Per record: the predicted query, its value spans and tags, and the encoded question."""
+        snap_values = self.cfg.snap_values if snap_values is None else snap_values
         device = next(model.parameters()).device
         size = self.cfg.trainer.eval_batch_size
         results = []
         for start in range(0, len(records), size):
             chunk = records[start:start + size]
-            feats = [self.encode(r, with_labels=False) for r in chunk]
+            feats = [self._inference_features(r) for r in chunk]
             batch = {k: v.to(device) for k, v in features.collate(feats, self.tokenizer).items()}
             out = model(batch)
             for b, (r, f) in enumerate(zip(chunk, feats)):
                 db, table = self._table(r)
                 query, spans = decode(out, b, f["offsets"], r["question"], table,
-                                      lambda j: db.values(table.id, j), self.cfg.snap_values)
+                                      lambda j: db.values(table.id, j), snap_values)
                 results.append({"query": query, "spans": spans, "offsets": f["offsets"],
                                 "tags": value_tags(out, b, len(f["offsets"]))})
         return results
 
-    def predict(self, model, records, execute=True, **options):
+    def predict(self, model, records, snap_values=None, **options):
         """{"sql", "params", "query" (TableQA dict), "value_spans" (question character spans of the
         condition values), "rows"} per record; rows come from the read-only connection."""
         out = []
-        for r, res in zip(records, self._infer(model, records)):
+        for r, res in zip(records, self._infer(model, records, snap_values)):
             db, table = self._table(r)
             sql, params = render(res["query"], table)
-            item = {"sql": sql, "params": params, "query": res["query"], "value_spans": res["spans"]}
-            if execute:
-                item["rows"] = [list(row) for row in db.execute(sql, params)]
-            out.append(item)
+            out.append({"sql": sql, "params": params, "query": res["query"], "value_spans": res["spans"],
+                        "rows": [list(row) for row in db.execute(sql, params)]})
         return out
 
-    def evaluate(self, model, records, output=None, **options):
+    def evaluate(self, model, records, snap_values=None, **options):
         missing = [r for r in records if r.get("sql") is None]
         if missing:
             raise NlpkitError(f"evaluate needs gold queries: question '{missing[0]['question']}' has no 'sql'")
         items = []
-        for r, res in zip(records, self._infer(model, records)):
+        for r, res in zip(records, self._infer(model, records, snap_values)):
             db, table = self._table(r)
             items.append({"pred": res["query"], "gold": r["sql"], "table": table, "db": db, "table_id": table.id,
                           "pred_tags": res["tags"],
                           "gold_tags": features.gold_tags(r["sql"], r["question"], res["offsets"], table)})
-        if output:
-            write_jsonl(output, [{"table_id": r["table_id"], "question": r["question"], "sql": r["sql"],
-                                  "pred": it["pred"]} for r, it in zip(records, items)])
+        if self.cfg.eval_output:
+            write_jsonl(self.cfg.eval_output, [{"table_id": r["table_id"], "question": r["question"], "sql": r["sql"],
+                                               "pred": it["pred"]} for r, it in zip(records, items)])
         return score(items)
 
-    def write_predictions(self, path, records, predictions):
+    def output_rows(self, records, predictions):
         """TableQA lines: the predicted `sql` dict, plus the SQL text and its parameters."""
-        write_jsonl(path, [{"table_id": r["table_id"], "question": r["question"], "sql": p["query"],
-                            "sql_text": p["sql"], "params": p["params"]} for r, p in zip(records, predictions)])
+        return [{"table_id": r["table_id"], "question": r["question"], "sql": p["query"], "sql_text": p["sql"],
+                 "params": p["params"]} for r, p in zip(records, predictions)]
 
-    def as_record(self, item, table=None, **options):
+    def as_record(self, item, table=None, tables=None, **options):
         """A question (with table=TABLE_DICT or a table id), or a dict {"question", "table_id"|"table"}."""
         if isinstance(item, dict):
             question = item.get("question")
@@ -149,16 +180,14 @@ class NL2SQLTask(Task):
             key = "memory:" + hashlib.sha256(json.dumps(table, ensure_ascii=False, sort_keys=True,
                                                         default=str).encode()).hexdigest()
             if key not in self._dbs:
-                self._dbs[key] = Database.from_tables([table])
+                self._dbs[key] = database_from_dicts([table])
             return {"table_id": str(table.get("id")), "question": question.strip(), "sql": None, "tables": key}
-        key = self._find_table(str(table))
+        key = self._find_table(str(table), tables or self.cfg.tables)
         return {"table_id": str(table), "question": question.strip(), "sql": None, "tables": key}
 
-    def _find_table(self, table_id):
-        """The database holding a table id: `tables=`, else the tables of the run's dev and train data."""
-        places = []
-        if self.cfg.tables:
-            places.append(Path(self.cfg.tables))
+    def _find_table(self, table_id, tables):
+        """The database holding a table id: `tables`, else the tables of the run's dev and train data."""
+        places = [Path(tables)] if tables else []
         for split in ("dev", "train"):
             questions = self.cfg.data.get(split) or self.sample_path(split)
             if questions and Path(questions).exists():

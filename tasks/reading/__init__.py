@@ -1,4 +1,4 @@
 """Reading comprehension by UniLM seq2seq over several passages, with "no answer"."""
-from .task import ReadingTask
+from .task import ReadingTask as TASK
 
-TASK = ReadingTask
+__all__ = ["TASK"]

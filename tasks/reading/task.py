@@ -11,8 +11,9 @@ from nlpkit.data import pad, write_jsonl
 from nlpkit.errors import NlpkitError
 from nlpkit.model import run_bert, unilm_mask
 from nlpkit.model.lm import BertLM
-from nlpkit.task import Task
+from nlpkit.task import BertTask
 
+from .config import PRETRAINED, TINY, ReadingConfig, ReadingDecode
 from .decoding import answer_questions
 from .metrics import reading_scores
 from .reader import gold_answers, read_questions, squad_flat_record, webqa_record
@@ -31,12 +32,15 @@ class ReadingLM(BertLM):
         return self.cls(hidden[select])
 
 
-class ReadingTask(Task):
+class ReadingTask(BertTask):
     """Reading comprehension over several passages by UniLM seq2seq, with "no answer"."""
 
     name = "reading"
     metric = "final"
     sample = {"train": "sample/train.json", "dev": "sample/dev.json"}
+    config_class, tiny_profile, pretrained_profile = ReadingConfig, TINY, PRETRAINED
+    call_options = ("decode",)
+    call_extras = ("passages",)
 
     # ---- data ------------------------------------------------------------------------------
     def read(self, path):
@@ -57,10 +61,10 @@ class ReadingTask(Task):
     def _encode_passages(self, record):
         """Per passage: (prompt ids `[CLS] passage [SEP] question [SEP]`, passage ids, their char offsets)."""
         tok = self.tokenizer
-        q_ids = tok.token_ids(record["question"])[: self.cfg.max_q_len]
+        q_ids = tok.token_ids(record["question"])[: self.cfg.max_question_length]
         out = []
         for p in record["passages"]:
-            enc = tok.encode(p["passage"], maxlen=self.cfg.max_p_len + 2)
+            enc = tok.encode(p["passage"], maxlen=self.cfg.max_passage_length + 2)
             ids, offsets = enc.input_ids[1:-1], enc.offsets[1:-1]
             out.append(([tok.cls_id] + ids + [tok.sep_id] + q_ids + [tok.sep_id], ids, offsets))
         return out
@@ -82,7 +86,7 @@ class ReadingTask(Task):
                 target = ids[first : last + 1]
             else:
                 target = self.tokenizer.token_ids(gold)
-            return target[: self.cfg.max_a_len]
+            return target[: self.cfg.max_answer_length]
         return []
 
     def encode(self, record):
@@ -124,20 +128,15 @@ class ReadingTask(Task):
         return torch.nn.functional.cross_entropy(logits.float(), labels)
 
     # ---- inference -------------------------------------------------------------------------
-    def _decode_settings(self, options):
-        settings = OmegaConf.to_container(self.cfg.decode)
-        for key, value in options.items():
-            if key == "passages":  # the pipeline hands its call options on; as_record used them
-                continue
-            if key not in settings:
-                raise NlpkitError(f"reading: unknown option '{key}'; valid: {', '.join(settings)}")
-            settings[key] = value
-        return settings
+    def _decode_config(self, options):
+        """The run's decode section with this call's options (`passages` went to as_record)."""
+        settings = {k: v for k, v in options.items() if k not in self.call_extras}
+        return ReadingDecode.from_dict({**OmegaConf.to_container(self.cfg.decode), **settings})
 
     def predict(self, model, records, **options):
         """Per record {"answer", "score", "votes"} (and "id" when the record has one); an empty
         answer means no passage holds one."""
-        settings = self._decode_settings(options)
+        config = self._decode_config(options)
         tok = self.tokenizer
         banned = {tok.pad_id, tok.cls_id, tok.mask_id}
         out = []
@@ -145,8 +144,8 @@ class ReadingTask(Task):
             encoded = [self._encode_passages(r) for r in chunk]
             answers = answer_questions(
                 model, [[(prompt, ids) for prompt, ids, _ in e] for e in encoded],
-                sep_id=tok.sep_id, pad_id=tok.pad_id, max_len=self.cfg.max_a_len, mode=settings["mode"],
-                how=settings["vote"], beam_size=int(settings["beam_size"]), banned=banned,
+                sep_id=tok.sep_id, pad_id=tok.pad_id, max_len=config.max_new_tokens, mode=config.mode,
+                how=config.vote, beam_size=config.beam_size, banned=banned,
             )
             for record, enc, ans in zip(chunk, encoded, answers):
                 result = {"answer": self._answer_text(record, enc, ans), "score": ans.score, "votes": ans.votes}
@@ -178,13 +177,13 @@ class ReadingTask(Task):
                     return record["passages"][k]["passage"][offsets[i][0] : offsets[i + n - 1][1]]
         return self.tokenizer.decode(answer.ids)
 
-    def evaluate(self, model, records, output=None, **options):
+    def evaluate(self, model, records, **options):
         predictions = self.predict(model, records, **options)
         golds = [gold_answers(r) for r in records]
         scores = reading_scores([p["answer"] for p in predictions], golds)
-        if output:
-            write_jsonl(output, [{"id": r["id"], "question": r["question"], "gold": g, **p}
-                                 for r, g, p in zip(records, golds, predictions)])
+        if self.cfg.eval_output:
+            write_jsonl(self.cfg.eval_output, [{"id": r["id"], "question": r["question"], "gold": g, **p}
+                                               for r, g, p in zip(records, golds, predictions)])
         return scores
 
     def as_record(self, item, passages=None, **options):

@@ -4,19 +4,27 @@ from pathlib import Path
 import torch
 from omegaconf import OmegaConf
 
+from nlpkit.config import DecodeConfig
 from nlpkit.data import check_file, iter_lines, iter_tsv_pairs, pad, read_json_lines, write_jsonl
 from nlpkit.errors import DataError, NlpkitError
 from nlpkit.metrics import text_generation_scores
 from nlpkit.model.lm import BertLM, lm_loss
-from nlpkit.task import Task
+from nlpkit.task import BertTask
+
+from .config import PRETRAINED, TINY, Seq2SeqConfig, check_room
+
+#: fields of a predict input that hold the source text, in order of preference
+SOURCE_KEYS = ("src", "text", "abst", "content")
 
 
-class Seq2SeqTask(Task):
+class Seq2SeqTask(BertTask):
     """UniLM-masked seq2seq generation (titles, summaries)."""
 
     name = "seq2seq"
     metric = "rouge-l"
     sample = {"train": "sample/train.tsv", "dev": "sample/dev.tsv"}
+    config_class, tiny_profile, pretrained_profile = Seq2SeqConfig, TINY, PRETRAINED
+    call_options = ("decode",)
 
     # ---- data ------------------------------------------------------------------------------
     def read(self, path):
@@ -41,18 +49,19 @@ class Seq2SeqTask(Task):
                 for no, title, content in iter_tsv_pairs(path, ("title", "content"))]
 
     def _read_jsonl(self, path):
-        records = []
-        for no, obj in read_json_lines(path):
-            if not isinstance(obj, dict):
-                raise DataError(path, no, "expected a JSON object")
-            pair = next(((s, t) for s, t in (("abst", "title"), ("src", "tgt")) if s in obj and t in obj), None)
-            if pair is None:
-                raise DataError(path, no, 'expected fields {"title","abst"} or {"src","tgt"}')
-            src, tgt = obj[pair[0]], obj[pair[1]]
-            if not isinstance(src, str) or not isinstance(tgt, str):
-                raise DataError(path, no, "expected strings", pair[0] if not isinstance(src, str) else pair[1])
-            records.append(self._record(src, tgt, path, no, pair))
-        return records
+        return [self.from_row(obj, path, no) for no, obj in read_json_lines(path)]
+
+    def from_row(self, obj, path, no):
+        """A JSON object or table row {"title","abst"} / {"src","tgt"} -> a record."""
+        if not isinstance(obj, dict):
+            raise DataError(path, no, "expected a JSON object")
+        pair = next(((s, t) for s, t in (("abst", "title"), ("src", "tgt")) if s in obj and t in obj), None)
+        if pair is None:
+            raise DataError(path, no, 'expected fields {"title","abst"} or {"src","tgt"} (map others with data.columns)')
+        src, tgt = obj[pair[0]], obj[pair[1]]
+        if not isinstance(src, str) or not isinstance(tgt, str):
+            raise DataError(path, no, "expected strings", pair[0] if not isinstance(src, str) else pair[1])
+        return self._record(src, tgt, path, no, pair)
 
     def _read_folder(self, folder):
         """THUCNews layout: one article per .txt file (any depth), line 1 the title, the rest the body."""
@@ -74,8 +83,8 @@ class Seq2SeqTask(Task):
 
     # ---- encoding --------------------------------------------------------------------------
     def encode(self, record):
-        tgt_ids = self.tokenizer.token_ids(record["tgt"])[: self.cfg.max_target_len]
-        enc = self.tokenizer.encode(record["src"], maxlen=self.cfg.maxlen - len(tgt_ids) - 1)
+        tgt_ids = self.tokenizer.token_ids(record["tgt"])[: self.cfg.max_target_length]
+        enc = self.tokenizer.encode(record["src"], maxlen=self.cfg.max_length - len(tgt_ids) - 1)
         ids = enc.input_ids + tgt_ids + [self.tokenizer.sep_id]
         return {"input_ids": ids, "token_type_ids": [0] * len(enc.input_ids) + [1] * (len(tgt_ids) + 1)}
 
@@ -94,24 +103,22 @@ class Seq2SeqTask(Task):
         return lm_loss(logits, batch["input_ids"], batch["token_type_ids"])
 
     # ---- inference -------------------------------------------------------------------------
-    def _generation_config(self, options):
-        from nlpkit.generation import GenerationConfig
+    def _decode_config(self, options):
+        return DecodeConfig.from_dict({**OmegaConf.to_container(self.cfg.decode), **options})
 
-        settings = OmegaConf.to_container(self.cfg.decode)
-        settings.update({k: v for k, v in options.items() if k in settings})
-        return GenerationConfig.from_dict(settings)
-
-    def _prompt(self, record):
-        budget = self.cfg.maxlen - self.cfg.decode.max_new_tokens - 1
-        return self.tokenizer.encode(record["src"] if "src" in record else record["text"], maxlen=budget).input_ids
+    def _prompt(self, record, config):
+        """[CLS] source [SEP], cut so that the source plus config.max_new_tokens fit max_length."""
+        check_room(self.cfg.max_length, config.max_new_tokens, "max_new_tokens")
+        budget = self.cfg.max_length - config.max_new_tokens - 1
+        return self.tokenizer.encode(record["src"], maxlen=budget).input_ids
 
     def predict(self, model, records, **options):
         from nlpkit.generation import generate
 
-        config = self._generation_config(options)
+        config = self._decode_config(options)
         tok = self.tokenizer
         with torch.no_grad():
-            results = generate(model, [self._prompt(r) for r in records], config, mask="unilm",
+            results = generate(model, [self._prompt(r, config) for r in records], config, mask="unilm",
                                eos_id=tok.sep_id, pad_id=tok.pad_id)
         out = []
         for hyps in results:
@@ -125,9 +132,10 @@ class Seq2SeqTask(Task):
         from nlpkit.generation import stream
 
         tok = self.tokenizer
+        config = self._decode_config(options)
         produced = []
         shown = ""
-        for token_id in stream(model, self._prompt(record), self._generation_config(options), mask="unilm",
+        for token_id in stream(model, self._prompt(record, config), config, mask="unilm",
                                eos_id=tok.sep_id, pad_id=tok.pad_id):
             produced.append(token_id)
             text = tok.decode(produced)
@@ -135,27 +143,38 @@ class Seq2SeqTask(Task):
                 yield text[len(shown):]
                 shown = text
 
-    def evaluate(self, model, records, output=None, **options):
+    def evaluate(self, model, records, **options):
         predictions = []
         batch = self.cfg.trainer.eval_batch_size
-        for start in range(0, len(records), batch):
-            predictions += self.predict(model, records[start : start + batch], **options)
+        for chunk in self.batches(records, batch):
+            predictions += self.predict(model, chunk, **options)
         scores = text_generation_scores([p["text"] for p in predictions], [r["tgt"] for r in records])
-        if output:
-            write_jsonl(output, [{**r, "pred": p["text"]} for r, p in zip(records, predictions)])
+        if self.cfg.eval_output:
+            write_jsonl(self.cfg.eval_output, [{**r, "pred": p["text"]} for r, p in zip(records, predictions)])
         return scores
 
     def read_inputs(self, path):
-        """predict input: JSONL {"src"} / {"text"} / {"abst"}, or the training formats."""
-        if Path(path).suffix in (".json", ".jsonl"):
-            records = []
-            for no, obj in read_json_lines(path):
-                src = next((obj[k] for k in ("src", "text", "abst", "content") if isinstance(obj, dict) and k in obj), None)
-                if not isinstance(src, str) or not src.strip():
-                    raise DataError(path, no, 'expected a non-empty "src" (or "text"/"abst") string')
-                records.append({**obj, "src": src})
-            return records
-        return self.read(path)
+        """predict input, a file: JSONL {"src"} (or "text"/"abst"/"content"), or CSL TSV (its titles unused)."""
+        p = Path(path)
+        if p.is_dir():
+            raise NlpkitError(f"{path}: is a folder; predict reads a file: JSONL {{\"src\": ...}} per line or "
+                              f"CSL TSV (a THUCNews folder is training/evaluation data)")
+        check_file(p)
+        if p.suffix not in (".json", ".jsonl"):
+            return self._read_tsv(p)
+        return [self._input(obj, path, no) for no, obj in read_json_lines(path)]
 
     def as_record(self, item, **options):
-        return {"src": item} if isinstance(item, str) else dict(item)
+        """A pipeline input: the source text, or a record with "src" (or "text"/"abst"/"content")."""
+        if isinstance(item, str):
+            item = {"src": item}
+        return self._input(item, "input", None)
+
+    @staticmethod
+    def _input(obj, path, line):
+        if not isinstance(obj, dict):
+            raise DataError(path, line, f"expected a JSON object or a string, got {type(obj).__name__}")
+        src = next((obj[k] for k in SOURCE_KEYS if k in obj), None)
+        if not isinstance(src, str) or not src.strip():
+            raise DataError(path, line, f"expected a non-empty string in one of the fields {', '.join(SOURCE_KEYS)}")
+        return {**obj, "src": src}

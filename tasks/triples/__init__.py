@@ -1,4 +1,4 @@
-"""Task `triples`: subject-predicate-object extraction (pointer design + Conditional LayerNorm)."""
-from .task import TriplesTask
+"""Subject-predicate-object extraction (pointer design + Conditional LayerNorm)."""
+from .task import TriplesTask as TASK
 
-TASK = TriplesTask
+__all__ = ["TASK"]

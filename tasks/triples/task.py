@@ -6,8 +6,9 @@ import torch
 from nlpkit.data import pad, write_jsonl
 from nlpkit.errors import NlpkitError
 from nlpkit.model import load_backbone
-from nlpkit.task import Task
+from nlpkit.task import BertTask
 
+from .config import PRETRAINED, TINY, TriplesConfig
 from .decoding import char_span, object_spans, subject_spans, valid_positions
 from .metrics import score, triple_key
 from .model import OBJECT_POWER, SUBJECT_POWER, TriplesModel, pointer_loss, probabilities
@@ -38,13 +39,15 @@ def token_spans(offsets, sequence_ids, text, part):
     return spans
 
 
-class TriplesTask(Task):
+class TriplesTask(BertTask):
     """Subject-predicate-object extraction (DuIE), pointer design + Conditional LayerNorm."""
 
     name = "triples"
     metric = "f1"
     sample = {"train": "sample/train.json", "dev": "sample/dev.json"}
     sample_schema = "sample/schema.json"
+    config_class, tiny_profile, pretrained_profile = TriplesConfig, TINY, PRETRAINED
+    call_options = ("subject_threshold", "object_threshold")
 
     # ---- data ------------------------------------------------------------------------------
     def read(self, path):
@@ -138,22 +141,25 @@ class TriplesTask(Task):
         return pointer_loss(subject_logits, object_logits, batch)
 
     # ---- inference -------------------------------------------------------------------------
-    def predict(self, model, records, batch_size=None, **options):
-        """Triples of each record, [{"subject","predicate","object","subject_span","object_span"}]."""
+    def predict(self, model, records, subject_threshold=None, object_threshold=None):
+        """Triples of each record, [{"subject","predicate","object","subject_span","object_span"}];
+        the thresholds default to the config's."""
+        thresholds = (self.cfg.subject_threshold if subject_threshold is None else subject_threshold,
+                      self.cfg.object_threshold if object_threshold is None else object_threshold)
         model = getattr(model, "module", model)
-        batch_size = int(batch_size or self.cfg.trainer.eval_batch_size)
+        batch_size = self.cfg.trainer.eval_batch_size
         was_training = model.training
         model.eval()
         try:
             with torch.inference_mode():
                 out = []
-                for i in range(0, len(records), batch_size):
-                    out += self._predict_batch(model, [r["text"] for r in records[i : i + batch_size]])
+                for chunk in self.batches(records, batch_size, "predict"):
+                    out += self._predict_batch(model, [r["text"] for r in chunk], *thresholds)
                 return out
         finally:
             model.train(was_training)
 
-    def _predict_batch(self, model, texts):
+    def _predict_batch(self, model, texts, subject_threshold, object_threshold):
         device = next(model.parameters()).device
         encs = [self._encoding(t) for t in texts]
         ids = pad([e.input_ids for e in encs], self.tokenizer.pad_id).to(device)
@@ -165,7 +171,7 @@ class TriplesTask(Task):
         # every subject of every sentence in the batch goes through the object head in one pass
         rows, spans = [], []
         for row in range(len(texts)):
-            for span in subject_spans(sub_probs[row], valid[row], self.cfg.subject_threshold):
+            for span in subject_spans(sub_probs[row], valid[row], subject_threshold):
                 rows.append(row)
                 spans.append(span)
         results = [[] for _ in texts]
@@ -177,7 +183,7 @@ class TriplesTask(Task):
         for k, (row, (ss, se)) in enumerate(zip(rows, spans)):
             text, offsets = texts[row], encs[row].offsets
             s_span = char_span(offsets, ss, se)
-            for p, os_, oe in object_spans(obj_probs[k], valid[row], self.cfg.object_threshold):
+            for p, os_, oe in object_spans(obj_probs[k], valid[row], object_threshold):
                 o_span = char_span(offsets, os_, oe)
                 triple = {
                     "subject": text[s_span[0] : s_span[1]],
@@ -192,17 +198,16 @@ class TriplesTask(Task):
                     results[row].append(triple)
         return results
 
-    def evaluate(self, model, records, output=None, **options):
+    def evaluate(self, model, records, **options):
         """Micro P/R/F1 over exact (subject, predicate, object) sets, with a per-predicate breakdown.
 
-        With `output` (or config `eval_output`) every record is written with its gold and predicted
-        triples and the `new` (predicted, not gold) and `lack` (gold, not predicted) lists."""
+        With config `eval_output` every record is written with its gold and predicted triples and
+        the `new` (predicted, not gold) and `lack` (gold, not predicted) lists."""
         predictions = self.predict(model, records, **options)
         metrics, rows = score(records, predictions)
-        output = output or self.cfg.eval_output
-        if output:
-            write_jsonl(output, rows)
+        if self.cfg.eval_output:
+            write_jsonl(self.cfg.eval_output, rows)
         return metrics
 
-    def write_predictions(self, path, records, predictions):
-        write_jsonl(path, ({"text": r["text"], "spo_list": p} for r, p in zip(records, predictions)))
+    def output_rows(self, records, predictions):
+        return [{"text": r["text"], "spo_list": p} for r, p in zip(records, predictions)]

@@ -34,22 +34,23 @@ def spearman(a, b):
     return float((ra * rb).sum() / den) if den else float("nan")
 
 
-def word_similarity(model, pairs):
-    """pairs: (w1, w2, gold score). Spearman of model cosines vs gold over the pairs whose words are
-    both in the vocabulary; returns (spearman, pairs used, pairs skipped)."""
-    got, gold, skipped = [], [], 0
-    for w1, w2, score in pairs:
-        if w1 in model.index and w2 in model.index:
-            got.append(model.similarity(w1, w2))
-            gold.append(score)
-        else:
-            skipped += 1
-    return spearman(got, gold), len(got), skipped
+def word_cosines(model, pairs):
+    """The model's cosine of each (w1, w2, gold score) pair; None when a word is not in the vocabulary."""
+    return [model.similarity(w1, w2) if w1 in model.index and w2 in model.index else None
+            for w1, w2, _ in pairs]
 
 
-def knn_accuracy(vectors, labels, k=3, batch=1024):
+def word_similarity(pairs, cosines):
+    """Spearman of the model cosines (word_cosines) vs the gold scores over the pairs with a cosine;
+    returns {"spearman", "pairs" (used), "pairs_skipped"}."""
+    used = [(c, score) for c, (_, _, score) in zip(cosines, pairs) if c is not None]
+    rho = spearman([c for c, _ in used], [score for _, score in used])
+    return {"spearman": rho, "pairs": len(used), "pairs_skipped": len(pairs) - len(used)}
+
+
+def knn_predict(vectors, labels, k=3, batch=1024):
     """Leave-one-out k-NN classification by cosine: each document takes the majority label of its k
-    nearest other documents (ties go to the label of the nearest among the tied)."""
+    nearest other documents (ties go to the label of the nearest among the tied). None when k < 1."""
     X = F.normalize(torch.as_tensor(np.asarray(vectors), dtype=torch.float32), dim=1)
     labels = list(labels)
     n = len(labels)
@@ -57,18 +58,25 @@ def knn_accuracy(vectors, labels, k=3, batch=1024):
         raise ValueError(f"{len(X)} vectors but {n} labels")
     k = min(k, n - 1)
     if k < 1:
-        return float("nan")
-    correct = 0
+        return [None] * n
+    predictions = []
     for s in range(0, n, batch):
         sims = X[s : s + batch] @ X.T
         sims[torch.arange(len(sims)), torch.arange(s, s + len(sims))] = -float("inf")
-        nearest = sims.topk(k, dim=1).indices.tolist()
-        for i, idx in enumerate(nearest):
+        for idx in sims.topk(k, dim=1).indices.tolist():
             votes = Counter(labels[j] for j in idx)
             best = max(votes.values())
-            pred = next(labels[j] for j in idx if votes[labels[j]] == best)
-            correct += pred == labels[s + i]
-    return correct / n
+            predictions.append(next(labels[j] for j in idx if votes[labels[j]] == best))
+    return predictions
+
+
+def knn_accuracy(vectors, labels, k=3, batch=1024):
+    """Share of documents whose leave-one-out k-NN label (knn_predict) is their own; nan when k < 1."""
+    labels = list(labels)
+    predictions = knn_predict(vectors, labels, k, batch)
+    if predictions and predictions[0] is None:
+        return float("nan")
+    return sum(p == y for p, y in zip(predictions, labels)) / len(labels)
 
 
 def spherical_kmeans(vectors, k, iters=50, seed=0, restarts=10):
@@ -122,7 +130,6 @@ def nmi(a, b):
     return mi / ((ha + hb) / 2) if ha + hb else 0.0
 
 
-def clustering_nmi(vectors, labels, seed=0):
-    """Spherical k-means with as many clusters as labels, scored by NMI against the labels."""
-    k = len(set(labels))
-    return nmi(spherical_kmeans(vectors, k, seed=seed), list(labels))
+def cluster(vectors, labels, seed=0):
+    """The spherical k-means cluster of each vector, with as many clusters as distinct labels."""
+    return spherical_kmeans(vectors, len(set(labels)), seed=seed)

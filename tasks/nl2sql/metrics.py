@@ -1,6 +1,7 @@
 """nl2sql metrics: logic-form accuracy (the TableQA competition's), execution accuracy, per-component
-accuracies, and the value-tagging head scored span by span with seqeval."""
-from seqeval.metrics import f1_score, precision_score, recall_score
+accuracies, and the value-tagging head scored span by span (micro P/R/F1 over BIO chunks, as seqeval's
+default mode counts them; done here because importing seqeval pulls in scikit-learn, seconds per run)."""
+from nlpkit.metrics import prf
 
 from .sql import SQLError, normalize_value
 
@@ -56,9 +57,23 @@ def score(items):
                "exec_acc": correct_exec / max(executed, 1)}
     for k in ("sel", "agg", "conn", "cond_col", "cond_op", "cond_val"):
         metrics[f"{k}_acc"] = totals.get(k, 0) / n
-    gold_tags, pred_tags = [it["gold_tags"] for it in items], [it["pred_tags"] for it in items]
-    metrics["value_tag_precision"] = precision_score(gold_tags, pred_tags, zero_division=0)
-    metrics["value_tag_recall"] = recall_score(gold_tags, pred_tags, zero_division=0)
-    metrics["value_tag_f1"] = f1_score(gold_tags, pred_tags, zero_division=0)
+    gold = {(i, *c) for i, it in enumerate(items) for c in chunks(it["gold_tags"])}
+    pred = {(i, *c) for i, it in enumerate(items) for c in chunks(it["pred_tags"])}
+    tags = prf(len(gold & pred), len(pred), len(gold))
+    metrics.update({f"value_tag_{k}": v for k, v in tags.items()})
     metrics["n"] = len(items)
     return metrics
+
+
+def chunks(tags):
+    """(type, start, end) of each span of BIO tags: it starts at B-X, or at an I-X that does not continue
+    an X span (conlleval's reading), and runs over the I-X after it."""
+    out, start, kind = [], None, None
+    for t, tag in enumerate(list(tags) + ["O"]):
+        prefix, _, name = tag.partition("-")
+        if kind is not None and (prefix != "I" or name != kind):
+            out.append((kind, start, t))
+            kind = None
+        if prefix in ("B", "I") and kind is None:
+            start, kind = t, name
+    return out

@@ -1,4 +1,4 @@
-"""Regenerates the bundled nl2sql sample (TableQA format): `python tasks/nl2sql/sample/generate.py`.
+"""Regenerates the bundled nl2sql sample (TableQA format): `python tasks/nl2sql/make_sample.py`.
 
 The tables are invented for this project (fictional films, phones, funds, players...; rough figures
 for cities and universities). Questions are written from phrase patterns with a seeded RNG, so the
@@ -11,7 +11,7 @@ import json
 import random
 from pathlib import Path
 
-HERE = Path(__file__).parent
+SAMPLE = Path(__file__).parent / "sample"
 
 # name, title, entity noun, [(header, type, spoken name, unit)], rows, {cell: short form}
 TABLES = [
@@ -299,10 +299,10 @@ def main(per_table=36, dev_per_table=8, dev_only_questions=26, seed=7):
     _check(train, train_tables, "train")
     _check(dev, dev_tables, "dev")
     rng.shuffle(train)
-    _write(HERE / "train.json", train)
-    _write(HERE / "dev.json", dev)
-    _write(HERE / "train.tables.json", train_tables)
-    _write(HERE / "dev.tables.json", dev_tables)
+    _write(SAMPLE / "train.json", train)
+    _write(SAMPLE / "dev.json", dev)
+    _write(SAMPLE / "train.tables.json", train_tables)
+    _write(SAMPLE / "dev.tables.json", dev_tables)
     print(f"train: {len(train)} questions on {len(train_tables)} tables; dev: {len(dev)} on {len(dev_tables)}")
 
 
@@ -310,7 +310,8 @@ def _check(items, tables, split):
     aggs = {a for it in items for a in it["sql"]["agg"]}
     ops = {c[1] for it in items for c in it["sql"]["conds"]}
     conns = {it["sql"]["cond_conn_op"] for it in items}
-    assert aggs == set(range(6)) and ops == set(range(4)) and conns == {0, 1, 2}, (split, aggs, ops, conns)
+    if aggs != set(range(6)) or ops != set(range(4)) or conns != {0, 1, 2}:
+        raise SystemExit(f"{split}: not every agg, op and connector occurs: {aggs}, {ops}, {conns}")
 
 
 def _write(path, items):

@@ -1,0 +1,15 @@
+"""Runners for scripts/bench_real.py: one module per system, each run in a fresh child process.
+
+    nlpkit_side  nlpkit through its public surface: `nlpkit config` / `nlpkit train` (a child process),
+                 `nlpkit.pipeline` and `nlpkit evaluate` (its entry point, in the prediction child)
+    casrel       bert4torch 0.6.0's CasRel example (triples)
+    ner_crf      bert4torch 0.6.0's BERT+CRF NER example
+    hf_classify  transformers' BertForSequenceClassification + Trainer (the run_glue.py recipe)
+    cln_lm       bert4torch 0.6.0's conditional language model example (label -> conditional LayerNorm)
+    jose_side    nlpkit JoSE vs gensim Doc2Vec (and the JoSE C program), through scripts/bench_jose.py
+    scoring      the scorers every system of a capability is judged by
+
+A runner module has `run(spec) -> dict`: `spec` is a JSON-able dict (paths, sizes, budget), the result
+is JSON-able (timings and raw predictions; the parent scores predictions with `scoring`, so every
+system of a row is measured by the same function).
+"""

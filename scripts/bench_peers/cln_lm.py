@@ -1,0 +1,143 @@
+"""Conditional generation with bert4torch 0.6.0, following its port of bert4keras' conditional language
+model, examples/others/task_conditional_language_model.py (kexue.fm/archives/7124):
+
+- data: `text<TAB>label` lines, each text cut by text_segmentate(text, maxlen - 2, seps='\\n。！？!?；;，, ',
+  strips='；;，, ') into pieces of at most maxlen - 2 characters (the example's load_data);
+- model: nn.Embedding(classes, 128) gives the label's condition; build_transformer_model(...,
+  with_mlm=True, application='lm', conditional_size=128) (0.6.0's keyword: every LayerNorm gets
+  dense layers from the condition, fed as the third input) -> next-token logits under a causal mask;
+- loss: cross-entropy of logits[:, :-1] against ids[:, 1:], padding ignored;
+- optimizer: Adam at a constant rate (the example's 1e-5 is for bert-base; here the benchmark's rate);
+- generation: an AutoRegressiveDecoder subclass whose predict runs the whole prefix each step (the
+  example's RandomSentiment; no cache), random_sample([[label]], n, top_p=0.95) from [CLS] to [SEP].
+
+Deviations: sizes from nlpkit's tiny profile and nlpkit's full vocabulary (the example keeps a
+simplified bert-base vocabulary); the example trains on train+valid+test, here on the train split only,
+dev for perplexity; at most maxlen - 2 new tokens (nlpkit's cap); the tied output embedding is
+bert-base's layout (tie_word_embeddings). The condition is checked to change the outputs (in
+bert4torch 0.6.2 it is silently ignored): `cond_changes_logits` is the largest logit difference
+between the two labels on dev pieces.
+"""
+import json
+import math
+
+from .common import Clock, read_tsv, setup, vocab_size, write_bert_config
+
+SEPS, STRIPS = "\n。！？!?；;，, ", "；;，, "
+
+
+def run(spec):
+    torch = setup(spec)
+    from torch import nn, optim
+    from torch.utils.data import DataLoader
+
+    from bert4torch.generation import AutoRegressiveDecoder
+    from bert4torch.models import BaseModel, build_transformer_model
+    from bert4torch.snippets import ListDataset, sequence_padding, text_segmentate
+    from bert4torch.tokenizers import Tokenizer
+
+    maxlen, device = int(spec["max_length"]), "cpu"
+    config_path = write_bert_config(spec["workdir"] + "/cln_lm", spec["tiny"], vocab_size(spec["vocab"]),
+                                    tie_word_embeddings=True)
+    tokenizer = Tokenizer(spec["vocab"], do_lower_case=True)
+    labels = sorted({y for _, y in read_tsv(spec["train"])})
+    label2id = {y: i for i, y in enumerate(labels)}
+
+    def load(filename):
+        D = []
+        for text, label in read_tsv(filename):
+            for t in text_segmentate(text, maxlen - 2, SEPS, STRIPS):
+                if t:
+                    D.append((t, label2id[label]))
+        return D
+
+    def collate_fn(batch):
+        tok, seg, lab = [], [], []
+        for text, label in batch:
+            token_ids, segment_ids = tokenizer.encode(text, maxlen=maxlen)
+            tok.append(token_ids)
+            seg.append(segment_ids)
+            lab.append(label)
+        tok = torch.tensor(sequence_padding(tok), dtype=torch.long, device=device)
+        seg = torch.tensor(sequence_padding(seg), dtype=torch.long, device=device)
+        return [tok, seg, torch.tensor(lab, dtype=torch.long, device=device)], tok
+
+    train = load(spec["train"])
+    loader = DataLoader(ListDataset(data=train), batch_size=int(spec["batch_size"]), shuffle=True,
+                        collate_fn=collate_fn)
+
+    class Model(BaseModel):
+        def __init__(self):
+            super().__init__()
+            self.c = nn.Embedding(len(labels), 128)
+            self.bert = build_transformer_model(config_path, None, with_mlm=True, application="lm",
+                                                conditional_size=128, verbose=0)
+
+        def forward(self, token_ids, segment_ids, labels):
+            _, seq_output = self.bert([token_ids, segment_ids, self.c(labels)])
+            return seq_output
+
+    model = Model().to(device)
+
+    class CrossEntropyLoss(nn.CrossEntropyLoss):
+        def forward(self, input, target):
+            return super().forward(input[:, :-1, :].reshape(-1, input.shape[-1]), target[:, 1:].flatten())
+
+    model.compile(loss=CrossEntropyLoss(ignore_index=0), optimizer=optim.Adam(model.parameters(), float(spec["lr"])))
+    with Clock() as train_clock:
+        model.fit(loader, epochs=int(spec["epochs"]), steps_per_epoch=None, verbose=0)
+
+    # ---- dev: perplexity under the true label, likelihood conditioning accuracy, the condition check
+    dev = load(spec["dev"])
+    model.eval()
+    nll_true, tokens, correct, cond_diff = 0.0, 0, 0, 0.0
+    with torch.no_grad():
+        for i in range(0, len(dev), 64):
+            (ids, seg, lab), _ = collate_fn(dev[i : i + 64])
+            target, mask = ids[:, 1:], (ids[:, 1:] != 0).float()
+            per_label = []
+            for k in range(len(labels)):
+                logits = model(ids, seg, torch.full_like(lab, k))
+                logp = torch.log_softmax(logits[:, :-1].float(), -1).gather(-1, target.unsqueeze(-1)).squeeze(-1)
+                per_label.append((logp * mask).sum(-1))
+                if k == 0:
+                    first = logits
+                else:
+                    cond_diff = max(cond_diff, (logits - first).abs().max().item())
+            per_label = torch.stack(per_label, -1)  # [batch, labels]
+            nll_true -= per_label.gather(-1, lab.unsqueeze(-1)).sum().item()
+            tokens += int(mask.sum().item())
+            correct += int((per_label.argmax(-1) == lab).sum().item())
+
+    class RandomSentiment(AutoRegressiveDecoder):
+        @AutoRegressiveDecoder.wraps(default_rtype="logits")
+        def predict(self, inputs, output_ids, states):
+            token_ids = output_ids
+            segment_ids = torch.zeros_like(token_ids, device=device)
+            return model.predict([token_ids, segment_ids, inputs[0]])[:, -1, :]
+
+        def generate(self, label, n=1, top_p=0.95):
+            results = self.random_sample([[label]], n=n, top_p=top_p)
+            return [tokenizer.decode(ids.cpu().numpy()) for ids in results]
+
+    sampler = RandomSentiment(bos_token_id=tokenizer._token_start_id, eos_token_id=tokenizer._token_end_id,
+                              max_new_tokens=maxlen - 2, device=device)
+    texts = {}
+    with Clock() as gen_clock:
+        for k, label in enumerate(labels):
+            out, seed = [], int(spec.get("seed", 0)) + 100_000 * k  # each label its own random stream
+            while len(out) < int(spec["n"]):
+                torch.manual_seed(seed)
+                seed += 1
+                out += sampler.generate(label2id[label], n=min(64, int(spec["n"]) - len(out)), top_p=0.95)
+            texts[label] = out
+    return {"train_s": train_clock.seconds, "train_cpu_s": train_clock.cpu, "gen_s": gen_clock.seconds,
+            "n_train_used": len(train), "n_dev_pieces": len(dev), "dev_perplexity": math.exp(nll_true / max(tokens, 1)),
+            "dev_cond_accuracy_likelihood": correct / max(len(dev), 1), "cond_changes_logits": cond_diff,
+            "texts": texts, "n_params": sum(p.numel() for p in model.parameters())}
+
+
+if __name__ == "__main__":
+    import sys
+
+    print(json.dumps(run(json.load(open(sys.argv[1], encoding="utf-8"))), ensure_ascii=False)[:2000])

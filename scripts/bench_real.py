@@ -1,0 +1,634 @@
+"""nlpkit next to what a user would otherwise pick, on REAL public data (issue 15): same split, same model
+size and vocabulary, same epochs / batch size / learning rate, same scorer.
+
+    python scripts/real_data.py                   # once: writes data/real/ (see its docstring)
+    python scripts/bench_real.py [--only triples,ner,classify,cond_lm,jose,wordcount]
+                                 [--budget small|full] [--threads N] [--jose-bin PATH]
+                                 [--limit N] [--epochs N] [--workdir DIR]
+
+Prints one table, and last one JSON object with every figure. Every system trains in a fresh child
+process with N torch / OpenMP threads (--threads, default 1), one system at a time.
+
+Rows (capability: systems -- data -- score)
+  triples   nlpkit (each `head=` the triples config offers; one default row plus a skipped-row note
+            while there is no head= key) vs bert4torch CasRel -- DuIE (data/real/duie) -- micro
+            P/R/F1 over exact (subject, predicate, object) string sets, on test.
+  ner       nlpkit head=crf|softmax|global_pointer vs bert4torch BERT+CRF -- People's Daily 1998-01
+            char BIO (data/real/peoples_daily/ner) -- seqeval entity-level P/R/F1 (strict, IOB2) on
+            the test file's character tags. Paragraphs longer than max_length lose their tail on both
+            sides (at 256 tokens, 7% of the test paragraphs: a perfect tagger would score F1 0.959).
+  classify  nlpkit vs transformers BertForSequenceClassification + Trainer -- reviews
+            (data/real/reviews) -- accuracy and macro-F1 on test.
+  cond_lm   nlpkit vs bert4torch conditional LayerNorm LM -- reviews, label = sentiment -- dev
+            perplexity (true label) and likelihood conditioning accuracy; of the texts each generates
+            (top-p 0.95 sampling, GEN per label): conditioning accuracy as judged by a character
+            1-3-gram TF-IDF + logistic-regression classifier trained on the TEST reviews (no generator
+            saw them; its own accuracy on dev is reported), and distinct-2 (characters).
+  jose      nlpkit JoSE vs gensim Doc2Vec PV-DBOW (+ the JoSE C program with --jose-bin) -- reviews
+            segmented by jieba, labelled by sentiment -- words/s and leave-one-out 3-NN accuracy of the
+            document vectors (scripts/bench_jose.py's runners and settings: dim 100, window 5,
+            negative 2, min_count 5).
+  wordcount `nlpkit wordcount` -j 1 / -j 2 vs a plain jieba.cut loop and jieba.enable_parallel(2) --
+            People's Daily text x COPIES in one file -- seconds, MB/s, and exactness (every count
+            equal to the loop's); scripts/bench_wordcount.py's runners (fresh process each).
+
+The peers' recipes (read from bert4torch v0.6.0 / transformers; no file of theirs is copied):
+  triples   bert4torch examples/relation_extraction/task_relation_extraction_CasRel.py: BERT, sigmoid^2
+            subject pointers, one random subject per sentence, conditional LayerNorm on its start+end
+            vectors, sigmoid^4 object pointers per predicate, masked BCE, Adam at a constant rate,
+            decoding one sentence at a time at 0.6 / 0.5 thresholds (bench_peers/casrel.py).
+  ner       bert4torch examples/sequence_labeling/task_sequence_labeling_ner_crf.py: BERT (no segment
+            embedding) + Linear + CRF, Adam at a constant rate, Viterbi (bench_peers/ner_crf.py).
+  classify  transformers examples/pytorch/text-classification/run_glue.py: map-tokenise with
+            truncation, DataCollatorWithPadding, Trainer defaults (AdamW, linear decay, no warmup)
+            (bench_peers/hf_classify.py).
+  cond_lm   bert4torch examples/others/task_conditional_language_model.py (bert4keras'
+            task_conditional_language_model.py): 128-dim label embedding -> conditional_size=128
+            LayerNorms, application='lm', text_segmentate into maxlen - 2 pieces, Adam at a constant
+            rate, AutoRegressiveDecoder.random_sample (no cache) (bench_peers/cln_lm.py).
+  Every peer's BERT is randomly initialised at nlpkit's tiny size for that task (read from `nlpkit
+  config task=T`: hidden 128, 2 layers, intermediate 512, heads 4 -- 2 for cond_lm) with nlpkit's
+  vocabulary (the vocab.txt of the nlpkit run trained on the same file: Tokenizer.build on the
+  training texts, 8000 at most), and a config.json written here. Each side keeps its own optimizer
+  recipe at the shared peak rate: nlpkit's AdamW + warmup + linear decay (+ EMA 0.99 for triples,
+  CRF rate x100 for ner) against the examples' constant-rate Adam; the rate itself is the same.
+
+Budgets (settings per capability, all printed in the JSON under "settings"):
+  small  a subsample (the first N records of each file; real_data.py's files are in hash order) and
+         1 epoch, meant to finish in about 15-20 minutes on 2 idle cores with --threads 1:
+         triples 2,000 train / 300 test; ner 2,000 / 300 paragraphs; classify 4,000 / 500;
+         cond_lm 4,000 train / 300 dev, 32 texts per label; jose 5,000 reviews, 5 epochs;
+         wordcount x1.
+  full   the issue's setting: triples 11,417 train / 1,000 test, 5 epochs, batch 8, lr 1.5e-3;
+         ner 17,484 / 1,000 paragraphs, 3 epochs, batch 16, lr 2e-3, max_length 256; classify
+         14,408 / 1,500, 3 epochs, batch 16, lr 1e-3; cond_lm 14,408 / 1,500, 3 epochs, batch 32,
+         lr 5e-3, 200 texts per label; jose 14,408 reviews, 10 epochs; wordcount x6 -- one torch
+         thread (--threads 1). Hours on a 2-core CPU: run it on a quiet machine.
+  --limit N caps every file at N records (and wordcount at N lines); --epochs N overrides the
+  epochs: for developing one capability at a time (--only ner --limit 200 --epochs 1).
+
+Speed: records/s = training records x epochs / training seconds, training only (nlpkit:
+metrics.json's train_seconds, which also holds its per-epoch save; the peers: their fit / train
+call; neither scores dev during training, both keep the last epoch). The peers' training CPU seconds
+are given too (steadier when other work shares the machine). Vocabulary building, encoding and
+process start are in wall_s, not in records/s. nlpkit_evaluate_* is what `nlpkit evaluate` itself
+reports on the same file: a cross-check of the benchmark's scorer.
+
+Needs the [bench] extra: bert4torch 0.6.0 (whose torch4keras 0.3.2 imports requests and PIL without
+declaring them), gensim, scikit-learn, psutil.
+"""
+import argparse
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+SCRIPTS = Path(__file__).resolve().parent
+sys.path.insert(0, str(SCRIPTS))
+
+from bench_peers import nlpkit_side, scoring  # noqa: E402
+from bench_peers.common import env_threads, nlpkit_vocab, read_bio, read_jsonl, read_tsv  # noqa: E402
+
+CAPABILITIES = ("triples", "ner", "classify", "cond_lm", "jose", "wordcount")
+BUDGETS = {
+    "small": {
+        "triples": {"train": 2000, "test": 300, "epochs": 1, "batch_size": 8, "lr": 1.5e-3, "max_length": 128},
+        "ner": {"train": 2000, "test": 300, "epochs": 1, "batch_size": 16, "lr": 2e-3, "max_length": 256},
+        "classify": {"train": 4000, "test": 500, "epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 128},
+        "cond_lm": {"train": 4000, "dev": 300, "epochs": 1, "batch_size": 32, "lr": 5e-3, "max_length": 128,
+                    "generate": 32},
+        "jose": {"docs": 5000, "epochs": 5},
+        "wordcount": {"copies": 1},
+    },
+    "full": {
+        "triples": {"train": None, "test": None, "epochs": 5, "batch_size": 8, "lr": 1.5e-3, "max_length": 128},
+        "ner": {"train": None, "test": None, "epochs": 3, "batch_size": 16, "lr": 2e-3, "max_length": 256},
+        "classify": {"train": None, "test": None, "epochs": 3, "batch_size": 16, "lr": 1e-3, "max_length": 128},
+        "cond_lm": {"train": None, "dev": None, "epochs": 3, "batch_size": 32, "lr": 5e-3, "max_length": 128,
+                    "generate": 200},
+        "jose": {"docs": None, "epochs": 10},
+        "wordcount": {"copies": 6},
+    },
+}
+NER_HEADS = ("crf", "softmax", "global_pointer")
+
+
+def say(message):
+    print(f"[bench_real] {message}", file=sys.stderr, flush=True)
+
+
+# ---- data subsets ---------------------------------------------------------------------------------
+def first_lines(src, n, dst):
+    """The first n non-empty lines of src in dst (src itself when n is None)."""
+    if n is None:
+        return str(src)
+    with open(src, encoding="utf-8") as f, open(dst, "w", encoding="utf-8") as out:
+        kept = 0
+        for line in f:
+            if line.strip():
+                out.write(line if line.endswith("\n") else line + "\n")
+                kept += 1
+                if kept >= n:
+                    break
+    return str(dst)
+
+
+def first_paragraphs(src, n, dst):
+    """The first n blank-line-separated paragraphs of a char-BIO file."""
+    if n is None:
+        return str(src)
+    with open(src, encoding="utf-8") as f, open(dst, "w", encoding="utf-8") as out:
+        kept, inside = 0, False
+        for line in f:
+            if line.strip():
+                out.write(line)
+                inside = True
+            elif inside:
+                kept += 1
+                inside = False
+                if kept >= n:
+                    break
+                out.write("\n")
+        out.write("\n")
+    return str(dst)
+
+
+# ---- the run ------------------------------------------------------------------------------------
+class Bench:
+    def __init__(self, args):
+        self.args = args
+        self.data = Path(args.data)
+        self.threads = args.threads
+        self.work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_real_"))
+        self.work.mkdir(parents=True, exist_ok=True)
+        self.log = self.work / "bench_real.log"
+        self.results, self.settings, self.notes = {}, {}, []
+
+    def setting(self, cap):
+        s = dict(BUDGETS[self.args.budget][cap])
+        lim = self.args.limit
+        if lim:
+            for key in ("train", "test", "dev", "docs"):
+                if key in s:
+                    s[key] = lim if s[key] is None else min(s[key], lim)
+            if "generate" in s:
+                s["generate"] = min(s["generate"], 8)
+        if self.args.epochs and "epochs" in s:
+            s["epochs"] = self.args.epochs
+        self.settings[cap] = s
+        return s
+
+    def folder(self, name):
+        p = self.work / name
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def child(self, target, spec, name):
+        """Run bench_peers.<module>:<function>(spec) in a fresh process with the benchmark's threads."""
+        spec = {"threads": self.threads, "seed": 42, **spec}
+        folder = self.folder("specs")
+        spec_path, result_path = folder / f"{name}.json", folder / f"{name}.result.json"
+        spec_path.write_text(json.dumps(spec, ensure_ascii=False), encoding="utf-8")
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--_child", target, str(spec_path), str(result_path)]
+        t0 = time.perf_counter()
+        with open(self.log, "a", encoding="utf-8") as log:
+            log.write(f"$ {' '.join(cmd)}\n")
+            log.flush()
+            proc = subprocess.run(cmd, stdout=log, stderr=log, env=env_threads(self.threads))
+        if proc.returncode != 0:
+            tail = self.log.read_text(encoding="utf-8").splitlines()[-20:]
+            last = next((line.strip() for line in reversed(tail) if line.strip()), "")
+            raise RuntimeError(f"{target} failed (exit {proc.returncode}): {last} (log {self.log}):\n  "
+                               + "\n  ".join(tail))
+        out = json.loads(result_path.read_text(encoding="utf-8"))
+        out["wall_s"] = time.perf_counter() - t0
+        return out
+
+    def add(self, cap, system, row):
+        self.results.setdefault(cap, {})[system] = row
+
+    def attempt(self, cap, system, fn):
+        """Run one system; a failure becomes an error row, the benchmark goes on."""
+        say(f"{cap}: {system} ...")
+        t0 = time.perf_counter()
+        try:
+            row = fn()
+        except Exception as e:  # noqa: BLE001 -- one system's failure must not stop the others
+            msg = str(e) if isinstance(e, RuntimeError) else f"{type(e).__name__}: {e}\n{traceback.format_exc()}"
+            say(f"{cap}: {system} FAILED: {msg}")
+            row = {"error": msg.splitlines()[0][:300]}
+        if row is not None:
+            self.add(cap, system, row)
+            shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()
+                     if not isinstance(v, (dict, list))}
+            say(f"{cap}: {system} done in {time.perf_counter() - t0:.0f}s: {json.dumps(shown, ensure_ascii=False)}")
+        return row
+
+    # ---- shared steps ------------------------------------------------------------------------
+    def nlpkit_run(self, task, train, settings, name):
+        run_dir = self.folder("runs") / name
+        trained = nlpkit_side.train(task, train, run_dir, settings, self.threads, self.log)
+        return run_dir, trained
+
+    def peer_vocab(self, run_dirs, texts, name):
+        """The vocabulary nlpkit used for this training file (the vocab.txt of its run), or the same
+        build (Tokenizer.build on the training texts) when no nlpkit run finished."""
+        for run in run_dirs:
+            if (Path(run) / "vocab.txt").exists():
+                return str(Path(run) / "vocab.txt"), "nlpkit run"
+        return nlpkit_vocab(texts, self.folder(f"vocab_{name}")), "Tokenizer.build"
+
+    @staticmethod
+    def speed(n_records, epochs, train_s):
+        return n_records * epochs / train_s if train_s else None
+
+    # ---- triples ------------------------------------------------------------------------------
+    def triples(self):
+        s = self.setting("triples")
+        d, w = self.data / "duie", self.folder("triples")
+        train = first_lines(d / "train.jsonl", s["train"], w / "train.jsonl")
+        test = first_lines(d / "test.jsonl", s["test"], w / "test.jsonl")
+        schema = str(d / "schema.jsonl")
+        train_rows, test_rows = read_jsonl(train), read_jsonl(test)
+        n, texts = len(train_rows), [r["text"] for r in test_rows]
+        gold = [[(t["subject"], t["predicate"], t["object"]) for t in r["spo_list"]] for r in test_rows]
+        s.update(n_train=n, n_test=len(test_rows))
+        keys = nlpkit_side.config_keys("triples")
+        tiny = nlpkit_side.tiny_size("triples")
+        s["tiny"] = tiny
+        heads = keys["head"][1] if "head" in keys else None
+        if heads is None:
+            heads = [None]
+            note = ("triples: nlpkit has no `head=` key yet (the gplinker head is not merged): one nlpkit row "
+                    "with its default head; the second head's row is skipped")
+            self.notes.append(note)
+            self.add("triples", "nlpkit head=gplinker", {"skipped": note})
+        base = {"trainer.epochs": s["epochs"], "trainer.batch_size": s["batch_size"], "trainer.lr": s["lr"],
+                "max_length": s["max_length"], "schema": schema}
+        runs = []
+        for head in heads:
+            system = f"nlpkit head={head}" if head else "nlpkit"
+
+            def one(head=head, system=system):
+                settings = {**base, **({"head": head} if head else {})}
+                run_dir, tr = self.nlpkit_run("triples", train, settings, f"triples_{head or 'default'}")
+                runs.append(run_dir)
+                pred = self.child("nlpkit_side:predict", {"task": "triples", "run": str(run_dir), "inputs": texts,
+                                                          "batch_size": 64, "evaluate": test},
+                                  f"predict_triples_{head}")
+                preds = [[(t["subject"], t["predicate"], t["object"]) for t in p] for p in pred["predictions"]]
+                own = pred["evaluate"]
+                return {"records_per_s": self.speed(n, s["epochs"], tr["train_s"]), "train_s": tr["train_s"],
+                        "wall_s": tr["wall_s"], "predict_s": pred["predict_s"],
+                        **scoring.triple_prf(gold, preds), "nlpkit_evaluate_f1": own.get("f1")}
+            self.attempt("triples", system, one)
+
+        def peer():
+            vocab, source = self.peer_vocab(runs, [r["text"] for r in train_rows], "triples")
+            out = self.child("casrel:run", {"train": train, "test": test, "schema": schema, "vocab": vocab,
+                                            "tiny": tiny, "epochs": s["epochs"], "batch_size": s["batch_size"],
+                                            "lr": s["lr"], "max_length": s["max_length"], "workdir": str(w)},
+                             "casrel")
+            preds = [[tuple(t) for t in p] for p in out["predictions"]]
+            return {"records_per_s": self.speed(n, s["epochs"], out["train_s"]), "train_s": out["train_s"],
+                    "train_cpu_s": out["train_cpu_s"], "wall_s": out["wall_s"], "predict_s": out["predict_s"],
+                    **scoring.triple_prf(gold, preds), "n_train_used": out["n_train_used"], "vocab": source,
+                    "n_params": out["n_params"]}
+        self.attempt("triples", "bert4torch CasRel", peer)
+
+    # ---- ner ----------------------------------------------------------------------------------
+    def ner(self):
+        s = self.setting("ner")
+        d, w = self.data / "peoples_daily" / "ner", self.folder("ner")
+        train = first_paragraphs(d / "train.txt", s["train"], w / "train.txt")
+        test = first_paragraphs(d / "test.txt", s["test"], w / "test.txt")
+        train_rows, test_rows = read_bio(train), read_bio(test)
+        n = len(train_rows)
+        texts, gold = [t for t, _ in test_rows], [g for _, g in test_rows]
+        s.update(n_train=n, n_test=len(test_rows))
+        keys = nlpkit_side.config_keys("ner")
+        tiny = nlpkit_side.tiny_size("ner")
+        s["tiny"] = tiny
+        heads = keys["head"][1] if "head" in keys and keys["head"][1] else list(NER_HEADS)
+        base = {"trainer.epochs": s["epochs"], "trainer.batch_size": s["batch_size"], "trainer.lr": s["lr"],
+                "max_length": s["max_length"]}
+        runs = []
+        for head in heads:
+            def one(head=head):
+                run_dir, tr = self.nlpkit_run("ner", train, {**base, "head": head}, f"ner_{head}")
+                runs.append(run_dir)
+                pred = self.child("nlpkit_side:predict", {"task": "ner", "run": str(run_dir), "inputs": texts,
+                                                          "batch_size": 64, "evaluate": test}, f"predict_ner_{head}")
+                preds = [[(e["start"], e["end"], e["type"]) for e in p] for p in pred["predictions"]]
+                own = pred["evaluate"]
+                return {"records_per_s": self.speed(n, s["epochs"], tr["train_s"]), "train_s": tr["train_s"],
+                        "wall_s": tr["wall_s"], "predict_s": pred["predict_s"],
+                        **scoring.ner_seqeval(texts, gold, preds), "nlpkit_evaluate_f1": own.get("f1")}
+            self.attempt("ner", f"nlpkit head={head}", one)
+
+        def peer():
+            vocab, source = self.peer_vocab(runs, [t for t, _ in train_rows], "ner")
+            out = self.child("ner_crf:run", {"train": train, "test": test, "vocab": vocab, "tiny": tiny,
+                                             "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],
+                                             "max_length": s["max_length"], "workdir": str(w)}, "ner_crf")
+            preds = [[tuple(e) for e in p] for p in out["predictions"]]
+            return {"records_per_s": self.speed(n, s["epochs"], out["train_s"]), "train_s": out["train_s"],
+                    "train_cpu_s": out["train_cpu_s"], "wall_s": out["wall_s"], "predict_s": out["predict_s"],
+                    **scoring.ner_seqeval(texts, gold, preds), "vocab": source, "n_params": out["n_params"]}
+        self.attempt("ner", "bert4torch BERT+CRF", peer)
+
+    # ---- classify -----------------------------------------------------------------------------
+    def classify(self):
+        s = self.setting("classify")
+        d, w = self.data / "reviews", self.folder("classify")
+        train = first_lines(d / "train.tsv", s["train"], w / "train.tsv")
+        test = first_lines(d / "test.tsv", s["test"], w / "test.tsv")
+        train_rows, test_rows = read_tsv(train), read_tsv(test)
+        n, texts, gold = len(train_rows), [t for t, _ in test_rows], [y for _, y in test_rows]
+        s.update(n_train=n, n_test=len(test_rows))
+        tiny = nlpkit_side.tiny_size("classify")
+        s["tiny"] = tiny
+        runs = []
+
+        def ours():
+            run_dir, tr = self.nlpkit_run("classify", train, {
+                "trainer.epochs": s["epochs"], "trainer.batch_size": s["batch_size"], "trainer.lr": s["lr"],
+                "max_length": s["max_length"]}, "classify")
+            runs.append(run_dir)
+            pred = self.child("nlpkit_side:predict", {"task": "classify", "run": str(run_dir), "inputs": texts,
+                                                      "batch_size": 64, "evaluate": test}, "predict_classify")
+            preds = [p["label"] for p in pred["predictions"]]
+            own = pred["evaluate"]
+            return {"records_per_s": self.speed(n, s["epochs"], tr["train_s"]), "train_s": tr["train_s"],
+                    "wall_s": tr["wall_s"], "predict_s": pred["predict_s"], **scoring.accuracy_macro_f1(gold, preds),
+                    "nlpkit_evaluate_accuracy": own.get("accuracy")}
+        self.attempt("classify", "nlpkit", ours)
+
+        def peer():
+            vocab, source = self.peer_vocab(runs, [t for t, _ in train_rows], "classify")
+            out = self.child("hf_classify:run", {"train": train, "test": test, "vocab": vocab, "tiny": tiny,
+                                                 "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],
+                                                 "max_length": s["max_length"], "workdir": str(w)}, "hf_classify")
+            return {"records_per_s": self.speed(n, s["epochs"], out["train_s"]), "train_s": out["train_s"],
+                    "train_cpu_s": out["train_cpu_s"], "wall_s": out["wall_s"], "predict_s": out["predict_s"],
+                    **scoring.accuracy_macro_f1(gold, out["predictions"]), "vocab": source,
+                    "n_params": out["n_params"]}
+        self.attempt("classify", "transformers Trainer", peer)
+
+    # ---- cond_lm ------------------------------------------------------------------------------
+    def cond_lm(self):
+        s = self.setting("cond_lm")
+        d, w = self.data / "reviews", self.folder("cond_lm")
+        train = first_lines(d / "train.tsv", s["train"], w / "train.tsv")
+        dev = first_lines(d / "dev.tsv", s["dev"], w / "dev.tsv")
+        train_rows, dev_rows = read_tsv(train), read_tsv(dev)
+        judge_rows = read_tsv(d / "test.tsv")  # held out from every generator
+        n = len(train_rows)
+        labels = sorted({y for _, y in train_rows})
+        s.update(n_train=n, n_dev=len(dev_rows), judge_train=len(judge_rows))
+        tiny = nlpkit_side.tiny_size("cond_lm")
+        s["tiny"] = tiny
+        say("cond_lm: training the judge (char 1-3-gram TF-IDF + logistic regression) on the test reviews")
+        judge = scoring.Judge([t for t, _ in judge_rows], [y for _, y in judge_rows])
+        s["judge_accuracy_on_dev"] = judge.accuracy([t for t, _ in dev_rows], [y for _, y in dev_rows])
+
+        def judged(texts):
+            texts = {y: [clean_generated(t) for t in ts] for y, ts in texts.items()}
+            flat = [(t, y) for y, ts in texts.items() for t in ts]
+            per = {y: judge.accuracy(ts, [y] * len(ts)) for y, ts in texts.items()}
+            return {"gen_cond_accuracy": judge.accuracy([t for t, _ in flat], [y for _, y in flat]),
+                    "gen_cond_accuracy_per_label": per, "distinct_2": scoring.distinct_n([t for t, _ in flat], 2),
+                    "gen_mean_chars": sum(len(t) for t, _ in flat) / max(len(flat), 1),
+                    "gen_examples": {y: ts[:2] for y, ts in texts.items()}}
+        runs = []
+
+        def ours():
+            run_dir, tr = self.nlpkit_run("cond_lm", train, {
+                "trainer.epochs": s["epochs"], "trainer.batch_size": s["batch_size"], "trainer.lr": s["lr"],
+                "max_length": s["max_length"]}, "cond_lm")
+            runs.append(run_dir)
+            gen = self.child("nlpkit_side:generate", {"run": str(run_dir), "labels": labels, "n": s["generate"],
+                                                      "evaluate": dev}, "generate_cond_lm")
+            own = gen["evaluate"]
+            n_gen = sum(len(v) for v in gen["texts"].values())
+            return {"records_per_s": self.speed(n, s["epochs"], tr["train_s"]), "train_s": tr["train_s"],
+                    "wall_s": tr["wall_s"], "dev_perplexity": own.get("perplexity"),
+                    "dev_cond_accuracy_likelihood": own.get("cond_accuracy"),
+                    "gen_texts_per_s": n_gen / gen["gen_s"] if gen["gen_s"] else None, **judged(gen["texts"])}
+        self.attempt("cond_lm", "nlpkit", ours)
+
+        def peer():
+            vocab, source = self.peer_vocab(runs, [t for t, _ in train_rows], "cond_lm")
+            out = self.child("cln_lm:run", {"train": train, "dev": dev, "vocab": vocab, "tiny": tiny,
+                                            "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],
+                                            "max_length": s["max_length"], "n": s["generate"], "workdir": str(w)},
+                             "cln_lm")
+            n_gen = sum(len(v) for v in out["texts"].values())
+            return {"records_per_s": self.speed(n, s["epochs"], out["train_s"]), "train_s": out["train_s"],
+                    "train_cpu_s": out["train_cpu_s"], "wall_s": out["wall_s"],
+                    "dev_perplexity": out["dev_perplexity"],
+                    "dev_cond_accuracy_likelihood": out["dev_cond_accuracy_likelihood"],
+                    "gen_texts_per_s": n_gen / out["gen_s"] if out["gen_s"] else None, **judged(out["texts"]),
+                    "cond_changes_logits": out["cond_changes_logits"], "n_train_pieces": out["n_train_used"],
+                    "vocab": source, "n_params": out["n_params"]}
+        self.attempt("cond_lm", "bert4torch CLN LM", peer)
+
+    # ---- jose ---------------------------------------------------------------------------------
+    def jose(self):
+        import logging
+
+        import jieba
+
+        s = self.setting("jose")
+        w = self.folder("jose")
+        rows = read_tsv(self.data / "reviews" / "train.tsv")
+        if s["docs"] is not None:
+            rows = rows[: s["docs"]]
+        jieba.setLogLevel(logging.WARNING)
+        docs, labels = [], []
+        t0 = time.perf_counter()
+        for text, label in rows:  # words with a letter or digit (CJK included): punctuation left out
+            words = [x for x in jieba.cut(text) if any(ch.isalnum() for ch in x)]
+            if words:
+                docs.append(" ".join(words))
+                labels.append(label)
+        s.update(n_docs=len(docs), segment_s=round(time.perf_counter() - t0, 2), threads=self.threads)
+        corpus, labels_path = w / "corpus.txt", w / "labels.txt"
+        corpus.write_text("".join(d + "\n" for d in docs), encoding="utf-8")
+        labels_path.write_text("".join(y + "\n" for y in labels), encoding="utf-8")
+        out = {}
+
+        def both():
+            out.update(self.child("jose_side:run", {"corpus": str(corpus), "labels": str(labels_path),
+                                                    "epochs": s["epochs"], "workdir": str(w),
+                                                    "jose_bin": self.args.jose_bin}, "jose"))
+            return None
+        self.attempt("jose", "nlpkit JoSE + gensim Doc2Vec" + (" + JoSE C" if self.args.jose_bin else ""), both)
+        names = {"nlpkit_jose": "nlpkit JoSE", "gensim_doc2vec_dbow": "gensim Doc2Vec DBOW", "jose_c": "JoSE C"}
+        if "results" in out:
+            s["words"] = out["results"]["nlpkit_jose"]["words"]
+            for key, r in out["results"].items():
+                self.add("jose", names[key], {"words_per_s": r["words_per_s"], "train_s": r["train_s"],
+                                              "train_cpu_s": r["cpu_s"], "knn_accuracy": r["knn"],
+                                              **({"jit_s": r["jit_s"]} if "jit_s" in r else {}),
+                                              **({"infer_s": r["infer_s"]} if "infer_s" in r else {})})
+        elif "jose" not in self.results:
+            self.add("jose", "nlpkit JoSE + gensim Doc2Vec", {"error": "no results"})
+
+    # ---- wordcount ----------------------------------------------------------------------------
+    def wordcount(self):
+        s = self.setting("wordcount")
+        w = self.folder("wordcount")
+        import bench_wordcount
+
+        text = (self.data / "peoples_daily" / "text.txt").read_text(encoding="utf-8")
+        if self.args.limit:
+            text = "".join(line + "\n" for line in text.splitlines()[: self.args.limit])
+        if not text.endswith("\n"):
+            text += "\n"
+        corpus = self.folder("wordcount/corpus")
+        (corpus / f"peoples_daily_x{s['copies']}.txt").write_text(text * s["copies"], encoding="utf-8")
+        mb = len((text * s["copies"]).encode()) / 1e6
+        s.update(corpus_mb=round(mb, 2), workers=2)
+        names = {"loop": "jieba.cut loop", "enable_parallel": "jieba.enable_parallel(2)",
+                 "ours_j1": "nlpkit wordcount -j 1", "ours_jN": "nlpkit wordcount -j 2"}
+        counts = {}
+        for key, system in names.items():
+            def one(key=key):
+                seconds, c, peak, cpu = bench_wordcount.measure(key, corpus, 2, w)
+                counts[key] = c
+                return {"seconds": seconds, "mb_per_s": mb / seconds, "tokens_per_s": sum(c.values()) / seconds,
+                        "cpu_s": cpu, "peak_rss_mb": peak, "types": len(c)}
+            self.attempt("wordcount", system, one)
+        if "loop" in counts:
+            for key, system in names.items():
+                if key in counts and system in self.results.get("wordcount", {}):
+                    self.results["wordcount"][system]["exact"] = counts[key] == counts["loop"]
+            loop_s = self.results["wordcount"][names["loop"]]["seconds"]
+            for key, system in names.items():
+                row = self.results["wordcount"].get(system, {})
+                if "seconds" in row:
+                    row["speedup_vs_loop"] = loop_s / row["seconds"]
+
+
+def clean_generated(text):
+    """Generated text as a user reads it: whitespace next to a CJK character or full-width punctuation
+    removed (bert4torch's decode puts a space after punctuation; nlpkit's does not)."""
+    return re.sub(r"\s+(?=[^\x00-\x7f])|(?<=[^\x00-\x7f])\s+", "", text).strip()
+
+
+# ---- output -------------------------------------------------------------------------------------
+SPEED_KEYS = (("records_per_s", "rec/s"), ("words_per_s", "words/s"), ("mb_per_s", "MB/s"))
+SHOWN = {
+    "triples": ("precision", "recall", "f1", "nlpkit_evaluate_f1"),
+    "ner": ("precision", "recall", "f1", "nlpkit_evaluate_f1"),
+    "classify": ("accuracy", "macro_f1"),
+    "cond_lm": ("dev_perplexity", "dev_cond_accuracy_likelihood", "gen_cond_accuracy", "distinct_2"),
+    "jose": ("knn_accuracy",),
+    "wordcount": ("seconds", "exact", "speedup_vs_loop"),
+}
+
+
+def fmt(v):
+    if isinstance(v, bool):
+        return "yes" if v else "NO"
+    if isinstance(v, float):
+        return f"{v:.4f}" if abs(v) < 10 else f"{v:,.1f}"
+    return str(v)
+
+
+def table(results):
+    lines = [f"{'capability':10s} {'system':30s} {'speed':>16s} {'train s':>8s}  scores"]
+    for cap in CAPABILITIES:
+        for system, row in results.get(cap, {}).items():
+            if "error" in row or "skipped" in row:
+                what = "ERROR: " + row["error"] if "error" in row else "skipped: " + row["skipped"]
+                lines.append(f"{cap:10s} {system:30s} {what[:140]}")
+                continue
+            speed = next((f"{row[k]:,.{1 if row[k] >= 10 else 3}f} {unit}" for k, unit in SPEED_KEYS
+                          if row.get(k) is not None), "")
+            train = f"{row['train_s']:.1f}" if isinstance(row.get("train_s"), (int, float)) else ""
+            scores = "  ".join(f"{k}={fmt(row[k])}" for k in SHOWN[cap] if row.get(k) is not None)
+            lines.append(f"{cap:10s} {system:30s} {speed:>16s} {train:>8s}  {scores}")
+    return "\n".join(lines)
+
+
+def rounded(obj):
+    if isinstance(obj, float):
+        return round(obj, 5)
+    if isinstance(obj, dict):
+        return {k: rounded(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [rounded(v) for v in obj]
+    return obj
+
+
+def child_main(target, spec_path, result_path):
+    module, func = target.split(":")
+    import importlib
+
+    fn = getattr(importlib.import_module(f"bench_peers.{module}"), func)
+    result = fn(json.loads(Path(spec_path).read_text(encoding="utf-8")))
+    Path(result_path).write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
+
+
+def main(argv=None):
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["--_child"]:
+        child_main(*argv[1:4])
+        return 0
+    ap = argparse.ArgumentParser(description=" ".join(__doc__.split("\n\n")[0].split()),
+                                 epilog="See the module docstring for budgets and recipes.")
+    ap.add_argument("--only", help=f"comma-separated capabilities (default all: {','.join(CAPABILITIES)})")
+    ap.add_argument("--budget", choices=sorted(BUDGETS), default="small")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch / OpenMP threads of every trainer (jose: its training threads)")
+    ap.add_argument("--limit", type=int, help="cap every file at N records (development runs)")
+    ap.add_argument("--epochs", type=int, help="override the budget's epochs (development runs)")
+    ap.add_argument("--jose-bin", help="the original JoSE C program (built by you), to run it too")
+    ap.add_argument("--data", default=str(SCRIPTS.parent / "data" / "real"), help="real_data.py's output folder")
+    ap.add_argument("--workdir", help="keep runs, logs and subsets here (default: a temporary folder, removed)")
+    args = ap.parse_args(argv)
+    only = [c.strip() for c in (args.only or ",".join(CAPABILITIES)).split(",") if c.strip()]
+    unknown = [c for c in only if c not in CAPABILITIES]
+    if unknown:
+        ap.error(f"unknown capability {unknown[0]!r}; choose from {', '.join(CAPABILITIES)}")
+    needed = {"triples": "duie/train.jsonl", "ner": "peoples_daily/ner/train.txt", "classify": "reviews/train.tsv",
+              "cond_lm": "reviews/train.tsv", "jose": "reviews/train.tsv", "wordcount": "peoples_daily/text.txt"}
+    missing = [needed[c] for c in only if not (Path(args.data) / needed[c]).exists()]
+    if missing:
+        ap.error(f"{args.data}/{missing[0]} not found: run `python scripts/real_data.py` first")
+
+    bench = Bench(args)
+    start, load = time.perf_counter(), os.getloadavg()[0]
+    say(f"budget {args.budget}, threads {args.threads}, capabilities {','.join(only)}; work folder {bench.work} "
+        f"(log: {bench.log}); load average {load:.2f} on {os.cpu_count()} CPUs")
+    try:
+        for cap in only:
+            getattr(bench, cap)()
+    finally:
+        failed = any("error" in r for rows in bench.results.values() for r in rows.values())
+        if failed:
+            say(f"some systems failed: runs and log kept in {bench.work}")
+        elif not args.workdir:
+            shutil.rmtree(bench.work, ignore_errors=True)
+    import torch
+
+    summary = {"bench": "real", "budget": args.budget, "threads": args.threads, "cpu_count": os.cpu_count(),
+               "load_avg_1min_start": round(load, 2), "load_avg_1min_end": round(os.getloadavg()[0], 2),
+               "total_s": round(time.perf_counter() - start, 1), "torch": torch.__version__,
+               "limit": args.limit, "epochs_override": args.epochs, "notes": bench.notes,
+               "settings": bench.settings, "results": bench.results}
+    print(table(bench.results))
+    print(json.dumps(rounded(summary), ensure_ascii=False))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

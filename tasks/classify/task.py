@@ -1,0 +1,181 @@
+"""Task `classify`: labels for single texts or text pairs, single-label (softmax) or multi-label (sigmoid)."""
+import torch
+
+from nlpkit.data import pad, write_jsonl
+from nlpkit.errors import NlpkitError
+from nlpkit.model import load_backbone
+from nlpkit.pipelines import Pipeline
+from nlpkit.task import BertTask
+
+from .config import PRETRAINED, TINY, ClassifyConfig
+from .metrics import multi_label_scores, single_label_scores
+from .model import ClassifyModel, classify_loss, probabilities
+from .reader import Options, read_classify_file
+
+#: digits kept in the probabilities returned (JSON-friendly, and equal between batch sizes)
+DIGITS = 6
+
+
+def _is_pair(item):
+    return isinstance(item, tuple) and len(item) == 2 and all(isinstance(x, str) for x in item)
+
+
+class ClassifyPipeline(Pipeline):
+    """A tuple of two strings is ONE text pair; a list is a batch (of strings, pairs or records)."""
+
+    def __call__(self, inputs, *args, **kwargs):
+        if _is_pair(inputs):
+            inputs = {"text_a": inputs[0], "text_b": inputs[1]}
+        return super().__call__(inputs, *args, **kwargs)
+
+
+class ClassifyTask(BertTask):
+    """Text classification: single texts or pairs, TSV / JSONL / CSV, single- or multi-label."""
+
+    name = "classify"
+    sample = {"train": "sample/train.tsv", "dev": "sample/dev.tsv"}
+    config_class, tiny_profile, pretrained_profile = ClassifyConfig, TINY, PRETRAINED
+    call_options = ("threshold",)
+
+    @property
+    def metric(self):
+        return "micro_f1" if self.cfg.multi_label else "accuracy"
+
+    # ---- data ------------------------------------------------------------------------------
+    def _options(self, gold):
+        cfg = self.cfg
+        return Options(multi_label=cfg.multi_label, separator=cfg.label_separator, gold=gold,
+                       labels=list(cfg.labels) if cfg.labels else None, columns=dict(cfg.data.columns),
+                       pair=self.state.get("pair", False))
+
+    def read(self, path):
+        return read_classify_file(path, self._options(gold=True))
+
+    def read_inputs(self, path):
+        return read_classify_file(path, self._options(gold=False))
+
+    def texts(self, records):
+        for r in records:
+            yield from ([r["text_a"], r["text_b"]] if "text_a" in r else [r["text"]])
+
+    def as_record(self, item, **options):
+        """A text, a (text_a, text_b) tuple, or a record with "text" or "text_a" and "text_b"."""
+        if isinstance(item, str):
+            record = {"text": item}
+        elif _is_pair(item):
+            record = {"text_a": item[0], "text_b": item[1]}
+        elif isinstance(item, dict) and all(isinstance(item.get(f), str) for f in ("text_a", "text_b")):
+            record = {"text_a": item["text_a"], "text_b": item["text_b"]}
+        elif isinstance(item, dict) and isinstance(item.get("text"), str):
+            record = {"text": item["text"]}
+        else:
+            raise NlpkitError(f'classify: expected a string, a (text_a, text_b) tuple or a record with "text" or '
+                              f'"text_a" and "text_b" strings, got {item!r:.80}')
+        pair = self.state.get("pair", False)
+        if ("text_a" in record) != pair:
+            raise NlpkitError(f"classify: this model classifies {'text pairs' if pair else 'single texts'}, "
+                              f"got {'a pair' if 'text_a' in record else 'a single text'}: {item!r:.80}")
+        return record
+
+    def prepare(self, records):
+        """The labels (the config's, else the training data's, sorted) and whether the texts are pairs."""
+        seen = sorted({x for r in records for x in (r["label"] if self.cfg.multi_label else [r["label"]])})
+        labels = list(self.cfg.labels) if self.cfg.labels else seen
+        if len(labels) < (1 if self.cfg.multi_label else 2):
+            raise NlpkitError(f"classify: the training data has {len(labels)} label(s) ({', '.join(labels)}); "
+                              "a classifier needs at least two (multi_label: one)")
+        self.state.update({"labels": labels, "pair": "text_a" in records[0]})
+
+    @property
+    def labels(self):
+        return self.state["labels"]
+
+    # ---- encoding --------------------------------------------------------------------------
+    def _encoding(self, record):
+        if "text_a" in record:
+            return self.tokenizer.encode(record["text_a"], record["text_b"], maxlen=self.cfg.max_length)
+        return self.tokenizer.encode(record["text"], maxlen=self.cfg.max_length)
+
+    def encode(self, record):
+        enc = self._encoding(record)
+        index = {label: i for i, label in enumerate(self.labels)}
+        target = [index[x] for x in record["label"]] if self.cfg.multi_label else index[record["label"]]
+        return {"input_ids": enc.input_ids, "token_type_ids": enc.token_type_ids, "target": target}
+
+    def collate(self, features):
+        batch = self._inputs([(f["input_ids"], f["token_type_ids"]) for f in features])
+        if self.cfg.multi_label:
+            targets = torch.zeros(len(features), len(self.labels))
+            for row, f in enumerate(features):
+                targets[row, f["target"]] = 1
+        else:
+            targets = torch.tensor([f["target"] for f in features])
+        return {**batch, "targets": targets}
+
+    def _inputs(self, encoded):
+        return {"input_ids": pad([ids for ids, _ in encoded], self.tokenizer.pad_id),
+                "token_type_ids": pad([types for _, types in encoded], 0),
+                "attention_mask": pad([[1] * len(ids) for ids, _ in encoded], 0)}
+
+    # ---- model -----------------------------------------------------------------------------
+    def build_model(self, source):
+        bert, _ = load_backbone(source, self.tokenizer, tiny=self.cfg.tiny)
+        return ClassifyModel(bert, len(self.labels), self.cfg.pooling)
+
+    def loss(self, model, batch):
+        logits = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+        return classify_loss(logits, batch["targets"], self.cfg.multi_label)
+
+    # ---- inference -------------------------------------------------------------------------
+    def predict(self, model, records, threshold=None):
+        """Single-label: {"label", "score", "scores": {label: probability}}; multi-label: {"labels": those
+        above the threshold (default: the config's), "scores"}."""
+        threshold = self.cfg.threshold if threshold is None else threshold
+        model = getattr(model, "module", model)
+        device = next(model.parameters()).device
+        was_training = model.training
+        model.eval()
+        try:
+            out = []
+            with torch.inference_mode():
+                for i in range(0, len(records), self.cfg.trainer.eval_batch_size):
+                    chunk = records[i : i + self.cfg.trainer.eval_batch_size]
+                    encs = [self._encoding(r) for r in chunk]
+                    batch = self._inputs([(e.input_ids, e.token_type_ids) for e in encs])
+                    logits = model(*(batch[k].to(device) for k in ("input_ids", "token_type_ids", "attention_mask")))
+                    out += [self._result(p) for p in probabilities(logits, self.cfg.multi_label).cpu().tolist()]
+            return [self._decide(o, threshold) for o in out]
+        finally:
+            model.train(was_training)
+
+    def _result(self, probs):
+        return {"scores": {label: round(p, DIGITS) for label, p in zip(self.labels, probs)}}
+
+    def _decide(self, result, threshold):
+        scores = result["scores"]
+        if self.cfg.multi_label:
+            return {"labels": [label for label, p in scores.items() if p > threshold], "scores": scores}
+        best = max(scores, key=scores.get)
+        return {"label": best, "score": scores[best], "scores": scores}
+
+    def evaluate(self, model, records, **options):
+        predictions = self.predict(model, records, **options)
+        golds = [r["label"] for r in records]
+        if self.cfg.multi_label:
+            metrics = multi_label_scores(golds, [p["labels"] for p in predictions], self.labels)
+            preds = [p["labels"] for p in predictions]
+        else:
+            preds = [p["label"] for p in predictions]
+            metrics = single_label_scores(golds, preds, self.labels)
+        if self.cfg.eval_output:
+            same = (lambda g, p: set(g) == set(p)) if self.cfg.multi_label else (lambda g, p: g == p)
+            write_jsonl(self.cfg.eval_output, [{**r, "pred": p, "correct": same(r["label"], p)}
+                                               for r, p in zip(records, preds)])
+        return metrics
+
+    def output_rows(self, records, predictions):
+        """The input record (its other fields too, e.g. an "id"; not a gold label) with the prediction."""
+        return [{**{k: v for k, v in r.items() if k != "label"}, **p} for r, p in zip(records, predictions)]
+
+    def pipeline(self, model, **defaults):
+        return ClassifyPipeline(self, model, **defaults)

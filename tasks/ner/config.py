@@ -1,0 +1,41 @@
+"""ner's typed config and its two profiles."""
+from dataclasses import dataclass
+from typing import Optional
+
+from nlpkit.config import POSITIVE, BertRunConfig, Check, at_least, opt
+
+from .tags import SCHEMES
+
+HEADS = ("crf", "softmax", "global_pointer")
+EVEN = Check(lambda v: v >= 2 and v % 2 == 0, "even and >= 2 (RoPE rotates pairs)")
+
+
+@dataclass
+class NerConfig(BertRunConfig):
+    max_length: int = opt(256, "tokens per sentence, [CLS]/[SEP] included; entities cut off are not learnt or found",
+                          at_least(3))
+    head: str = opt("crf", "crf: linear + CRF (Viterbi); softmax: token classification; global_pointer: span "
+                           "scores, nested entities", choices=HEADS)
+    scheme: Optional[str] = opt(None, "tags of crf/softmax: bio or bioes; null: the training file's (BIO/BIOES "
+                                      "files), else bio", choices=SCHEMES)
+    crf_lr_multiplier: float = opt(1.0, "the CRF's parameters learn this many times faster (bert4keras' "
+                                        "crf_lr_multiplier)", POSITIVE)
+    head_size: int = opt(64, "global_pointer: size of its start/end projections per type", EVEN)
+
+
+#: the tiny random model on the bundled sample (measured in the README card)
+TINY = {
+    "max_length": 128,
+    "crf_lr_multiplier": 100.0,
+    "tiny": {"num_attention_heads": 4},
+    "trainer": {"epochs": 3, "batch_size": 16, "lr": 2e-3, "warmup": 0.1},
+}
+#: bert4keras examples/task_sequence_labeling_ner_crf.py (People's Daily): maxlen 256, batch 32,
+#: 10 epochs, crf_lr_multiplier 1000, Adam at a constant rate (1e-5 there for the 12-layer base;
+#: bert4torch's port uses 2e-5), no gradient clipping
+PRETRAINED = {
+    "max_length": 256,
+    "crf_lr_multiplier": 1000.0,
+    "trainer": {"epochs": 10, "batch_size": 32, "lr": 2e-5, "warmup": 0.0, "schedule": "constant",
+                "max_grad_norm": 0.0},
+}
