@@ -1,7 +1,8 @@
 """Run directories: what a training run writes, how it is known to be finished, and how it is read back.
 
 A run directory is a Hugging Face-style checkpoint (config.json, model.safetensors, the tokenizer's
-files: `transformers.AutoModel.from_pretrained(run_dir)` loads it) plus nlpkit's own files:
+files: `transformers.AutoModel.from_pretrained(run_dir)` loads it as the architecture it was trained
+with, config.json keeping its model_type and naming `architectures`) plus nlpkit's own files:
 
     nlpkit.yaml       the resolved config (resume/overwrite recorded as false)
     task_state.json   what the task learnt from its training data (label names, ...)
@@ -29,6 +30,7 @@ at any point has nlpkit.yaml without metrics.json: `run_status` calls it "unfini
 temporary name first and renamed (data.atomic_path), so none is ever torn; model.safetensors is
 written deterministically (sorted tensors, fixed metadata), identical runs give identical bytes.
 """
+import dataclasses
 import json
 import shutil
 from pathlib import Path
@@ -185,6 +187,11 @@ def config_changes(saved, cfg, may_change=()):
     """'key: saved -> now' for every key (outside RESUME_MAY_CHANGE and may_change) where cfg differs from `saved`."""
     old = _flat(OmegaConf.to_container(saved))
     new = _flat(yaml.safe_load(config_text(cfg)))
+    # a key added to nlpkit after the run was saved changes nothing while it holds its default
+    kind = OmegaConf.get_type(cfg) if OmegaConf.is_config(cfg) else type(cfg)
+    if dataclasses.is_dataclass(kind):
+        defaults = _flat(OmegaConf.to_container(OmegaConf.structured(kind)))
+        old.update({k: v for k, v in defaults.items() if k not in old and new.get(k) == v})
     keys = sorted(k for k in set(old) | set(new) if old.get(k, "<unset>") != new.get(k, "<unset>")
                   and not any(k == a or k.startswith(a + ".") for a in (*RESUME_MAY_CHANGE, *may_change)))
     shown = [f"{k} ({_show(old.get(k, '<unset>'))} -> {_show(new.get(k, '<unset>'))})" for k in keys[:8]]
@@ -221,15 +228,29 @@ def tied_groups(state_dict):
     return list(groups.values())
 
 
+def backbone_prefix(model):
+    """The name transformers gives the backbone's weights (its base_model_prefix: bert, ernie, roformer,
+    electra, albert, deberta); task models hold it as `.bert`, renamed on saving and back on loading,
+    so that AutoModel finds it in a run directory. None: no backbone (or it is called bert already)."""
+    prefix = getattr(getattr(model, "bert", None), "base_model_prefix", "bert")
+    return None if prefix == "bert" else prefix
+
+
+def _renamed(names, old, new):
+    return {n: (new + n[len(old):] if n.startswith(old) else n) for n in names}
+
+
 def save_weights(model, path):
     """safetensors, tied tensors stored once; byte-identical for identical weights (sorted names, and
     only the fixed {"format": "pt"} metadata that transformers expects)."""
     from safetensors.torch import save_file
 
     state = model.state_dict()
-    # each tied tensor once, under its alphabetically first name (safetensors' own choice)
-    tensors = {names[0]: state[names[0]].detach().contiguous() for names in tied_groups(state)}
-    tensors = dict(sorted(tensors.items()))
+    prefix = backbone_prefix(model)
+    hf = _renamed(state, "bert.", f"{prefix}.") if prefix else {n: n for n in state}
+    # each tied tensor once: under its backbone name (where AutoModel looks), else its alphabetically first
+    keep = [next((n for n in names if n.startswith("bert.")), names[0]) for names in tied_groups(state)]
+    tensors = dict(sorted((hf[n], state[n].detach().contiguous()) for n in keep))
     with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata={"format": "pt"})
 
@@ -249,6 +270,9 @@ def read_tensors(path, device="cpu"):
 def load_weights(model, path):
     """Load a safetensors file into `model`, which it must fit exactly (names and shapes)."""
     tensors = read_tensors(path)
+    prefix = backbone_prefix(model)
+    if prefix:
+        tensors = {new: tensors[old] for old, new in _renamed(tensors, f"{prefix}.", "bert.").items()}
     expected = model.state_dict()
     missing = [names[0] for names in tied_groups(expected)  # a tied weight needs one of its names
                if not any(n in tensors for n in names) and not names[0].endswith("position_ids")]
@@ -271,7 +295,8 @@ def save_run(run_dir, task, model, cfg):
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config = model.bert.config
-    config.architectures = [type(model.bert).__name__]  # what AutoModel builds from this folder
+    # what AutoModel builds from this folder; a task model may name its transformers class (BertForMaskedLM)
+    config.architectures = [getattr(model, "architecture", None) or type(model.bert).__name__]
     write_text(run_dir / "config.json", config.to_json_string())
     save_weights(model, run_dir / WEIGHTS_FILE)
     task.tokenizer.save(run_dir)
@@ -293,15 +318,13 @@ def read_task_state(run_dir):
 
 
 def read_bert_config(run_dir):
-    from transformers import BertConfig
+    """The backbone config a run was trained with (its config.json's model_type: bert, ernie, ...)."""
+    from .model.backbone import read_config
 
     path = Path(run_dir) / "config.json"
     if not path.exists():
         raise NlpkitError(f"{run_dir}: no config.json")
-    try:
-        return BertConfig.from_pretrained(str(run_dir), local_files_only=True)
-    except Exception as e:
-        raise NlpkitError(f"{path}: cannot read the model config ({_first_line(e)})") from None
+    return read_config(run_dir, str(path))
 
 
 def load_task(run_dir, overrides=(), expect_task=None):

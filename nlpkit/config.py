@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import NlpkitError
+from .model.arch import ARCHS
 
 
 # ---- declaring keys ---------------------------------------------------------------------------
@@ -77,6 +78,8 @@ class RunConfig:
 
 @dataclass
 class TinyConfig:
+    architecture: str = opt("bert", "model_type of the tiny model (transformers' defaults for it, at the sizes below)",
+                            choices=tuple(ARCHS))
     hidden_size: int = opt(128, "hidden size", at_least(1))
     num_hidden_layers: int = opt(2, "transformer layers", at_least(1))
     num_attention_heads: int = opt(2, "attention heads (must divide hidden_size)", at_least(1))

@@ -85,19 +85,24 @@ def iter_lines(path, max_line_bytes=MAX_LINE_BYTES):
     error rather than a MemoryError (reads are bounded, even on /dev/zero)."""
     with _open_bytes(path) as f:
         sniff_unsupported(path, _read(f.peek, _SNIFF_BYTES, path))
-        no = 0
-        while raw := _read(f.readline, max_line_bytes + 1, path):
-            no += 1
-            if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
-                raise DataError(path, no, f"line longer than {max_line_bytes:,} bytes: not a text file, "
-                                          "or a file without line breaks")
-            try:
-                line = raw.decode("utf-8")
-            except UnicodeDecodeError as e:
-                raise DataError(path, no, f"not valid UTF-8 ({e.reason} at byte {e.start})") from None
-            if no == 1:
-                line = line.lstrip("\ufeff")
-            yield no, line.rstrip("\r\n")
+        yield from read_lines(f, path, max_line_bytes)
+
+
+def read_lines(f, path, max_line_bytes=MAX_LINE_BYTES):
+    """iter_lines() over an open binary stream (e.g. a gzip file), `path` naming it in errors."""
+    no = 0
+    while raw := _read(f.readline, max_line_bytes + 1, path):
+        no += 1
+        if len(raw) > max_line_bytes and not raw.endswith(b"\n"):
+            raise DataError(path, no, f"line longer than {max_line_bytes:,} bytes: not a text file, "
+                                      "or a file without line breaks")
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            raise DataError(path, no, f"not valid UTF-8 ({e.reason} at byte {e.start})") from None
+        if no == 1:
+            line = line.lstrip("\ufeff")
+        yield no, line.rstrip("\r\n")
 
 
 def iter_tsv_pairs(path, names, split_last=False):

@@ -1,8 +1,9 @@
 """Autoregressive decoding shared by every generating task: exact KV cache, batched beam search,
 sampling, constraints, per-step hooks and streaming.
 
-Model contract: an nn.Module with `.bert` (a transformers BertModel, possibly with Conditional
-LayerNorm applied, its Conditioner at `.conditioner`) and `.cls` (a BertOnlyMLMHead).
+Model contract: an nn.Module with `.bert` (a backbone of nlpkit.model: BertModel, ErnieModel, ...,
+possibly with Conditional LayerNorm applied, its Conditioner at `.conditioner`) and `.cls` (its MLM
+head: hidden states -> vocabulary logits).
 
 API
 ---
@@ -26,7 +27,8 @@ forced_prefix=None, use_cache=True, groups=None, step_logprobs=None) -> list[lis
     ``forced_prefix``: ids every output starts with (or one list per prompt); they are part of
     ``Hypothesis.ids`` and of its score.
     ``use_cache=False`` recomputes the whole sequence at every step: the reference the cached path
-    must equal (tests/test_generation.py, scripts/bench_generation.py).
+    must equal (tests/test_generation.py, tests/test_backbones.py, scripts/bench_generation.py).
+    Architectures without a KV cache in transformers (albert, deberta-v2) always recompute.
     ``step_logprobs(logprobs, rows) -> scores`` or ``(scores, keep)``: a per-step hook, as when
     bert4keras' AutoRegressiveDecoder.predict is overridden. It maps the (rows, vocab) next-token
     log-probs of the decoder rows (after the repetition penalty) to (hypotheses, vocab) scores, the
@@ -81,7 +83,7 @@ from transformers.generation.logits_process import (
 
 from .config import DecodeConfig
 from .errors import NlpkitError
-from .model.backbone import run_bert
+from .model.backbone import run_bert, supports_cache
 from .model.masks import causal_mask, unilm_mask
 
 MASKS = ("unilm", "causal")
@@ -110,7 +112,7 @@ class StepRows:
 
 
 def _model_device_dtype(model):
-    weight = model.bert.embeddings.word_embeddings.weight
+    weight = model.bert.get_input_embeddings().weight
     return weight.device, weight.dtype
 
 
@@ -125,7 +127,7 @@ class IncrementalDecoder:
         if mask not in MASKS:
             raise NlpkitError(f"mask must be one of {MASKS}, not {mask!r}")
         if not hasattr(model, "bert") or not hasattr(model, "cls"):
-            raise NlpkitError("a generating model needs .bert (BertModel) and .cls (the MLM head)")
+            raise NlpkitError("a generating model needs .bert (the backbone) and .cls (the MLM head)")
         prompts = _check_prompts(prompts, model.bert.config.vocab_size)
         self.model, self.mask = model, mask
         self.device, dtype = _model_device_dtype(model)
@@ -146,7 +148,7 @@ class IncrementalDecoder:
         self.prompt_index = torch.arange(rows, device=self.device)
         self.generated = torch.zeros(rows, 0, dtype=torch.long, device=self.device)
         self.cond = _rows_cond(model, cond, rows, self.device, dtype)
-        self.cache = DynamicCache() if use_cache else None
+        self.cache = DynamicCache() if use_cache and supports_cache(model.bert) else None
         self._logits = self._run_full()
 
     @property

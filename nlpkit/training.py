@@ -391,14 +391,18 @@ def _cache_key(task, records, cfg):
 
 
 def encode_records(task, records, cfg, desc="encode"):
-    """Encode records through `datasets` (Arrow), cached on disk and optionally multi-process."""
+    """Encode records through `datasets` (Arrow), cached on disk and optionally multi-process.
+
+    `records` is a list, or an iterable a task streams from disk (a corpus larger than memory): that
+    is written to an Arrow file as it is read, and str(records) identifies it in the cache key."""
     import datasets
 
     from .cache import cache_dir
 
-    show = cfg.trainer.progress and os.environ.get("RANK", "0") == "0" and len(records) >= 1000
+    listed = isinstance(records, list)
+    show = cfg.trainer.progress and os.environ.get("RANK", "0") == "0" and (not listed or len(records) >= 1000)
     (datasets.enable_progress_bars if show else datasets.disable_progress_bars)()
-    ds = datasets.Dataset.from_dict({"_record": [json.dumps(r, ensure_ascii=False) for r in records]})
+    ds = _record_table(records) if listed else _streamed_record_table(records)
     cache_file = None
     if cfg.data.cache:
         folder = cache_dir("encoded")
@@ -412,6 +416,28 @@ def encode_records(task, records, cfg, desc="encode"):
         load_from_cache_file=cache_file is not None,
         desc=desc,
     )
+
+
+def _record_table(records):
+    import datasets
+
+    return datasets.Dataset.from_dict({"_record": [json.dumps(r, ensure_ascii=False) for r in records]})
+
+
+def _streamed_record_table(records):
+    import datasets
+
+    from .cache import cache_dir
+
+    features = datasets.Features({"_record": datasets.Value("string")})
+    fingerprint = hashlib.sha1(str(records).encode()).hexdigest()[:20]
+    return datasets.Dataset.from_generator(_json_rows, features=features, gen_kwargs={"records": records},
+                                           cache_dir=str(cache_dir("records")), fingerprint=fingerprint)
+
+
+def _json_rows(records):
+    for r in records:
+        yield {"_record": json.dumps(r, ensure_ascii=False)}
 
 
 class _Encoder:

@@ -10,9 +10,14 @@ output, not its beams). The speedup is cached tokens/s over recompute tokens/s (
 same ratio in CPU seconds of this process is printed too, the steadier figure when other work
 shares the machine. The last line is one JSON object.
 
+--arch runs the same on other backbones (nlpkit.model.arch; at these sizes, the rest transformers'
+defaults as for model=tiny, e.g. albert/electra embedding_size 128). albert and deberta-v2 have no
+KV cache in transformers 5, so for them both columns recompute (speedup ~1).
+
     python scripts/bench_generation.py                    # full matrix (recompute on base is slow on CPU)
     python scripts/bench_generation.py --quick            # source 64, 16 new tokens, batch 1 and 4
     python scripts/bench_generation.py --configs base --batches 1
+    python scripts/bench_generation.py --quick --configs tiny --arch bert,ernie,roformer,electra,albert,deberta-v2
 """
 import argparse
 import json
@@ -22,10 +27,8 @@ import time
 
 import torch
 from torch import nn
-from transformers import BertConfig
-
 from nlpkit.generation import DecodeConfig, generate
-from nlpkit.model import load_backbone
+from nlpkit.model import ARCHS, backbone_config, load_backbone, supports_cache
 
 CONFIGS = {
     "tiny": dict(hidden_size=128, num_hidden_layers=2, num_attention_heads=2, intermediate_size=512, vocab_size=8000),
@@ -46,10 +49,12 @@ class _Vocab:
 
 
 class LM(nn.Module):
-    def __init__(self, name):
+    def __init__(self, name, arch="bert"):
         super().__init__()
-        config = BertConfig(max_position_embeddings=512, pad_token_id=PAD, **CONFIGS[name])
-        self.bert, self.cls = load_backbone(config, _Vocab(config.vocab_size), lm_head=True)
+        vocab = _Vocab(CONFIGS[name]["vocab_size"])
+        tiny = dict(CONFIGS[name], max_position_embeddings=512, architecture=arch)
+        config = backbone_config("tiny", vocab, tiny=tiny)
+        self.bert, self.cls = load_backbone(config, vocab, lm_head=True)
 
 
 def prompts_for(batch, source_len, vocab, seed):
@@ -77,6 +82,7 @@ def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="source 64, 16 new tokens, batch 1 and 4")
     ap.add_argument("--configs", default="tiny,base")
+    ap.add_argument("--arch", default="bert", help=f"backbone(s), comma-separated: {', '.join(ARCHS)}")
     ap.add_argument("--beams", default="1,4")
     ap.add_argument("--batches", default=None, help="default 1,8 (quick: 1,4)")
     ap.add_argument("--source-len", type=int, default=None, help="default 256 (quick: 64)")
@@ -95,9 +101,10 @@ def main(argv=None):
         "threads": torch.get_num_threads(), "cpu": platform.processor() or platform.machine(), "runs": [],
     }
     all_match = True
-    for name in args.configs.split(","):
+    for arch, name in [(a, n) for a in args.arch.split(",") for n in args.configs.split(",")]:
         torch.manual_seed(0)
-        model = LM(name).eval()
+        model = LM(name, arch).eval()
+        cache = "" if supports_cache(model.bert) else " (no KV cache: both recompute)"
         warm = prompts_for(1, 8, CONFIGS[name]["vocab_size"], 0)
         timed(model, warm, DecodeConfig(max_new_tokens=2), True)
         timed(model, warm, DecodeConfig(max_new_tokens=2), False)
@@ -110,7 +117,7 @@ def main(argv=None):
                 match = same(cached, full)
                 all_match &= match
                 row = {
-                    "config": name, "beam": beam, "batch": batch,
+                    "arch": arch, "config": name, "beam": beam, "batch": batch, "kv_cache": not cache,
                     "cached_tok_s": round(batch * new_tokens / t_cache, 2),
                     "recompute_tok_s": round(batch * new_tokens / t_full, 2),
                     "cached_s": round(t_cache, 3), "recompute_s": round(t_full, 3),
@@ -119,12 +126,13 @@ def main(argv=None):
                     "cpu_speedup": round(cpu_full / cpu_cache, 2), "outputs_match": match,
                 }
                 result["runs"].append(row)
-                result[f"speedup_beam{beam}_batch{batch}_{name}"] = row["speedup"]
-                result[f"cpu_speedup_beam{beam}_batch{batch}_{name}"] = row["cpu_speedup"]
-                print(f"{name:5s} beam {beam} batch {batch}: cached {row['cached_tok_s']:8.2f} tok/s, "
+                tag = name if arch == "bert" else f"{arch}_{name}"
+                result[f"speedup_beam{beam}_batch{batch}_{tag}"] = row["speedup"]
+                result[f"cpu_speedup_beam{beam}_batch{batch}_{tag}"] = row["cpu_speedup"]
+                print(f"{arch:10s} {name:5s} beam {beam} batch {batch}: cached {row['cached_tok_s']:8.2f} tok/s, "
                       f"recompute {row['recompute_tok_s']:8.2f} tok/s, speedup {row['speedup']:6.2f}x "
                       f"(CPU time {row['cpu_speedup']:6.2f}x), "
-                      f"outputs match: {match}", flush=True)
+                      f"outputs match: {match}{cache}", flush=True)
     result["all_outputs_match"] = all_match
     print(json.dumps(result))
     return 0 if all_match else 1

@@ -3,16 +3,16 @@ size and vocabulary, same epochs / batch size / learning rate, same scorer.
 
     python scripts/real_data.py                   # once: writes data/real/ (see its docstring)
     python scripts/bench_real.py [--only triples,ner,classify,cond_lm,jose,wordcount]
-                                 [--budget small|full] [--threads N] [--jose-bin PATH]
+                                 [--budget small|medium|full] [--threads N] [--jose-bin PATH]
                                  [--limit N] [--epochs N] [--workdir DIR]
 
 Prints one table, and last one JSON object with every figure. Every system trains in a fresh child
 process with N torch / OpenMP threads (--threads, default 1), one system at a time.
 
 Rows (capability: systems -- data -- score)
-  triples   nlpkit (each `head=` the triples config offers; one default row plus a skipped-row note
-            while there is no head= key) vs bert4torch CasRel -- DuIE (data/real/duie) -- micro
-            P/R/F1 over exact (subject, predicate, object) string sets, on test.
+  triples   nlpkit head=casrel|gplinker (each `head=` the triples config offers) vs bert4torch CasRel
+            -- DuIE (data/real/duie) -- micro P/R/F1 over exact (subject, predicate, object) string
+            sets, on test.
   ner       nlpkit head=crf|softmax|global_pointer vs bert4torch BERT+CRF -- People's Daily 1998-01
             char BIO (data/real/peoples_daily/ner) -- seqeval entity-level P/R/F1 (strict, IOB2) on
             the test file's character tags. Paragraphs longer than max_length lose their tail on both
@@ -23,7 +23,8 @@ Rows (capability: systems -- data -- score)
             perplexity (true label) and likelihood conditioning accuracy; of the texts each generates
             (top-p 0.95 sampling, GEN per label): conditioning accuracy as judged by a character
             1-3-gram TF-IDF + logistic-regression classifier trained on the TEST reviews (no generator
-            saw them; its own accuracy on dev is reported), and distinct-2 (characters).
+            saw them; its own accuracy on dev is reported; an empty text counts as wrong), distinct-2
+            (characters) and the share of empty texts.
   jose      nlpkit JoSE vs gensim Doc2Vec PV-DBOW (+ the JoSE C program with --jose-bin) -- reviews
             segmented by jieba, labelled by sentiment -- words/s and leave-one-out 3-NN accuracy of the
             document vectors (scripts/bench_jose.py's runners and settings: dim 100, window 5,
@@ -59,6 +60,10 @@ Budgets (settings per capability, all printed in the JSON under "settings"):
          triples 2,000 train / 300 test; ner 2,000 / 300 paragraphs; classify 4,000 / 500;
          cond_lm 4,000 train / 300 dev, 32 texts per label; jose 5,000 reviews, 5 epochs;
          wordcount x1.
+  medium the README's table: triples 4,000 / 500, 2 epochs; ner 4,000 / 500 paragraphs, 3 epochs;
+         classify 8,000 / 1,500, 2 epochs; cond_lm 8,000 / 500 dev, 2 epochs, 64 texts per label;
+         jose all 14,408 reviews, 5 epochs; wordcount x6 (33 MB). Other settings as in full. About
+         1.5 hours on 2 cores with --threads 1.
   full   the issue's setting: triples 11,417 train / 1,000 test, 5 epochs, batch 8, lr 1.5e-3;
          ner 17,484 / 1,000 paragraphs, 3 epochs, batch 16, lr 2e-3, max_length 256; classify
          14,408 / 1,500, 3 epochs, batch 16, lr 1e-3; cond_lm 14,408 / 1,500, 3 epochs, batch 32,
@@ -105,6 +110,15 @@ BUDGETS = {
                     "generate": 32},
         "jose": {"docs": 5000, "epochs": 5},
         "wordcount": {"copies": 1},
+    },
+    "medium": {
+        "triples": {"train": 4000, "test": 500, "epochs": 2, "batch_size": 8, "lr": 1.5e-3, "max_length": 128},
+        "ner": {"train": 4000, "test": 500, "epochs": 3, "batch_size": 16, "lr": 2e-3, "max_length": 256},
+        "classify": {"train": 8000, "test": 1500, "epochs": 2, "batch_size": 16, "lr": 1e-3, "max_length": 128},
+        "cond_lm": {"train": 8000, "dev": 500, "epochs": 2, "batch_size": 32, "lr": 5e-3, "max_length": 128,
+                    "generate": 64},
+        "jose": {"docs": None, "epochs": 5},
+        "wordcount": {"copies": 6},
     },
     "full": {
         "triples": {"train": None, "test": None, "epochs": 5, "batch_size": 8, "lr": 1.5e-3, "max_length": 128},
@@ -262,22 +276,13 @@ class Bench:
         keys = nlpkit_side.config_keys("triples")
         tiny = nlpkit_side.tiny_size("triples")
         s["tiny"] = tiny
-        heads = keys["head"][1] if "head" in keys else None
-        if heads is None:
-            heads = [None]
-            note = ("triples: nlpkit has no `head=` key yet (the gplinker head is not merged): one nlpkit row "
-                    "with its default head; the second head's row is skipped")
-            self.notes.append(note)
-            self.add("triples", "nlpkit head=gplinker", {"skipped": note})
+        heads = keys["head"][1]  # every head the triples config offers (casrel, gplinker)
         base = {"trainer.epochs": s["epochs"], "trainer.batch_size": s["batch_size"], "trainer.lr": s["lr"],
                 "max_length": s["max_length"], "schema": schema}
         runs = []
         for head in heads:
-            system = f"nlpkit head={head}" if head else "nlpkit"
-
-            def one(head=head, system=system):
-                settings = {**base, **({"head": head} if head else {})}
-                run_dir, tr = self.nlpkit_run("triples", train, settings, f"triples_{head or 'default'}")
+            def one(head=head):
+                run_dir, tr = self.nlpkit_run("triples", train, {**base, "head": head}, f"triples_{head}")
                 runs.append(run_dir)
                 pred = self.child("nlpkit_side:predict", {"task": "triples", "run": str(run_dir), "inputs": texts,
                                                           "batch_size": 64, "evaluate": test},
@@ -287,7 +292,7 @@ class Bench:
                 return {"records_per_s": self.speed(n, s["epochs"], tr["train_s"]), "train_s": tr["train_s"],
                         "wall_s": tr["wall_s"], "predict_s": pred["predict_s"],
                         **scoring.triple_prf(gold, preds), "nlpkit_evaluate_f1": own.get("f1")}
-            self.attempt("triples", system, one)
+            self.attempt("triples", f"nlpkit head={head}", one)
 
         def peer():
             vocab, source = self.peer_vocab(runs, [r["text"] for r in train_rows], "triples")
@@ -405,6 +410,7 @@ class Bench:
             return {"gen_cond_accuracy": judge.accuracy([t for t, _ in flat], [y for _, y in flat]),
                     "gen_cond_accuracy_per_label": per, "distinct_2": scoring.distinct_n([t for t, _ in flat], 2),
                     "gen_mean_chars": sum(len(t) for t, _ in flat) / max(len(flat), 1),
+                    "gen_empty": sum(not t for t, _ in flat) / max(len(flat), 1),
                     "gen_examples": {y: ts[:2] for y, ts in texts.items()}}
         runs = []
 
@@ -529,7 +535,7 @@ SHOWN = {
     "triples": ("precision", "recall", "f1", "nlpkit_evaluate_f1"),
     "ner": ("precision", "recall", "f1", "nlpkit_evaluate_f1"),
     "classify": ("accuracy", "macro_f1"),
-    "cond_lm": ("dev_perplexity", "dev_cond_accuracy_likelihood", "gen_cond_accuracy", "distinct_2"),
+    "cond_lm": ("dev_perplexity", "dev_cond_accuracy_likelihood", "gen_cond_accuracy", "distinct_2", "gen_empty"),
     "jose": ("knn_accuracy",),
     "wordcount": ("seconds", "exact", "speedup_vs_loop"),
 }

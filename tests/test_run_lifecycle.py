@@ -187,6 +187,17 @@ def test_resume_with_changed_settings_is_refused(unfinished, data):
     assert "resume: false" in (unfinished / "nlpkit.yaml").read_text()
 
 
+def test_a_key_added_since_the_run_was_saved_resumes_at_its_default(unfinished, data):
+    """A run saved before a key existed (here: tiny.architecture) resumes while the key keeps its default."""
+    saved = (unfinished / "nlpkit.yaml").read_text()
+    assert "architecture: bert" in saved
+    (unfinished / "nlpkit.yaml").write_text(saved.replace("  architecture: bert\n", ""))
+    with pytest.raises(NlpkitError, match=r"tiny.architecture \(<unset> -> ernie\)"):
+        _train(unfinished, data, "resume=true", "tiny.architecture=ernie")
+    _train(unfinished, data, "resume=true")
+    assert run_status(unfinished) == "finished"
+
+
 def test_a_point_caught_mid_swap_is_found(unfinished, data, finished):
     os.replace(unfinished / "resume", unfinished / "resume.new")  # killed between the two renames
     _train(unfinished, data, "resume=true")

@@ -1,4 +1,4 @@
-"""triples end to end: train the tiny pointer model on the bundled DuIE-format sample once, then
+"""triples end to end, for each head: train the tiny model on the bundled DuIE-format sample once, then
 evaluate / predict / pipeline on held-out records."""
 import json
 
@@ -13,15 +13,20 @@ from nlpkit.registry import get_task_class
 Triples = get_task_class("triples")
 
 
-@pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("triples") / "run"
+#: each head's per-call options, strict enough to change what is found
+STRICT = {"casrel": {"subject_threshold": 0.97, "object_threshold": 0.97}, "gplinker": {"score_threshold": 6.0}}
+
+
+@pytest.fixture(scope="module", params=["casrel", "gplinker"])
+def run(request, tmp_path_factory):
+    out = tmp_path_factory.mktemp(f"triples_{request.param}") / "run"
     # one thread: the tiny model gains little from a second one, and loses several-fold to thread
     # contention when other work shares the two cores
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:
-        assert main(["train", "task=triples", f"output_dir={out}", "trainer.progress=false"]) == 0
+        assert main(["train", "task=triples", f"output_dir={out}", "trainer.progress=false",
+                     f"head={request.param}"]) == 0
     finally:
         torch.set_num_threads(threads)
     return out
@@ -88,14 +93,23 @@ def test_pipeline_spans_and_batches_equal_one_by_one(run):
             assert text[slice(*t["object_span"])] == t["object"]
 
 
+def test_the_run_keeps_its_head(run, request):
+    head = request.node.callspec.params["run"]
+    assert f"head: {head}" in (run / "nlpkit.yaml").read_text().splitlines()
+    task, model = load_run(str(run))  # no head= given: the saved one builds the model
+    assert task.cfg.head == head
+    assert type(model).__name__ == {"casrel": "CasRelModel", "gplinker": "GPLinkerModel"}[head]
+
+
 def test_thresholds_per_call_equal_the_configured_ones(run):
     texts = [r["text"] for r in dev_records()[:30]]
     ie = pipeline("triples", model=str(run))
-    strict = ie(texts, subject_threshold=0.97, object_threshold=0.97)
+    options = STRICT[ie.task.cfg.head]
+    strict = ie(texts, **options)
     assert strict != ie(texts)  # the options change what is found ...
-    task, model = load_run(str(run), ["subject_threshold=0.97", "object_threshold=0.97"])
+    task, model = load_run(str(run), [f"{k}={v}" for k, v in options.items()])
     assert task.predict(model, [{"text": t} for t in texts]) == strict  # ... as the config keys do
-    assert pipeline("triples", model=str(run), subject_threshold=0.97, object_threshold=0.97)(texts) == strict
+    assert pipeline("triples", model=str(run), **options)(texts) == strict
 
 
 def test_predict_prints_what_it_writes(run, tmp_path, capsys):

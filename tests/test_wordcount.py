@@ -122,6 +122,47 @@ def test_jieba_segmenter_is_jieba_precise_mode():
     assert get_segmenter("jieba").cut(text) == list(jieba.cut(text))
 
 
+def fuzz_text(seed, n=4000):
+    """Everything jieba treats differently: dictionary words, unknown names, rare and non-BMP characters,
+    ASCII runs with jieba's joiners (+#&._%-), decimals, full-width forms, emoji, every kind of space."""
+    pool = (WORDS + NAMES + PUNCT + list("鿖鿿𠀀𠀁㐀") + ["Wi-Fi", "a_b@x.com", "3.14%", "C#", "R&D", "x86_64",
+            "ＡＢＣ１２", "😀", "\r\n", "\n", "\u3000", "\xa0", "\u2028", "-", ".", "__", "ｉＰｈｏｎｅ"])
+    rng = random.Random(seed)
+    return "".join(rng.choice(pool) if rng.random() < 0.7 else chr(rng.randint(0x4E00, 0x9FFF)) for _ in range(n))
+
+
+@pytest.mark.parametrize("hmm", [True, False])
+def test_fast_jieba_gives_jiebas_tokens(hmm):
+    """wordcount counts with FastJieba; it must reproduce jieba's precise mode token for token."""
+    from nlpkit.wordcount.fastjieba import fast_jieba
+
+    texts = [fuzz_text(seed) for seed in range(4)]
+    real = os.path.join(os.path.dirname(__file__), "..", "data", "real", "peoples_daily", "text.txt")
+    if os.path.exists(real):  # git-ignored: present on development machines
+        with open(real, encoding="utf-8") as f:
+            texts.append(f.read(150_000))
+    for user_dict in ((), (("杭研大厦", 5, "nz"), ("欧阳娜", None, None), ("Wi-Fi", 3, None))):
+        seg = get_segmenter("jieba", hmm, user_dict)
+        fast = fast_jieba(seg)
+        for text in texts:
+            expected = seg.cut(text)
+            assert fast.tokens(text) == expected
+            assert fast.count(text) == Counter(w for w in expected if not w.isspace())
+
+
+def test_fast_jieba_breaks_ties_like_jieba():
+    """With a total of 1 every word scores log(1) = 0, so all segmentations tie: jieba keeps the longest."""
+    import jieba
+
+    from nlpkit.wordcount.fastjieba import FastJieba
+
+    tk = jieba.Tokenizer()
+    tk.FREQ, tk.total, tk.initialized = {"甲": 1, "乙": 1, "丙": 0, "甲乙": 1, "乙丙": 1, "甲乙丙": 1}, 1, True
+    text = "甲乙丙甲乙乙丙丁甲丙乙甲"
+    for hmm in (True, False):
+        assert FastJieba(tk, hmm).tokens(text) == tk.lcut(text, HMM=hmm)
+
+
 def test_word_lists_read_through_iter_lines(tmp_path):
     from nlpkit.segmentation import read_user_dict
     from nlpkit.wordcount.counting import read_stopwords

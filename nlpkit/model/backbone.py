@@ -1,12 +1,19 @@
-"""The shared backbone: a tiny random BERT built locally, or any local Hugging Face BERT checkpoint."""
+"""The shared backbone: a tiny random encoder built locally, or a local Hugging Face checkpoint of any
+architecture in nlpkit.model.arch (bert, ernie, roformer, electra, albert, deberta-v2), built by
+transformers' Auto classes from config.json's model_type."""
 import functools
 import inspect
+import json
+import sys
+from collections import OrderedDict
 from pathlib import Path
 
-from transformers import BertConfig, BertModel
-from transformers.models.bert.modeling_bert import BertOnlyMLMHead
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForMaskedLM, PretrainedConfig
+from transformers.models.auto.modeling_auto import MODEL_MAPPING
 
 from ..errors import NlpkitError
+from .arch import arch_of
 from .masks import additive
 
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
@@ -18,72 +25,157 @@ def is_checkpoint(path):
 
 
 def backbone_config(source, tokenizer, tiny=None):
-    """BertConfig for `source`: "tiny", a checkpoint folder, or an existing BertConfig."""
-    if isinstance(source, BertConfig):
+    """The transformers config for `source`: "tiny" (tiny.architecture, default bert), a checkpoint
+    folder (its model_type), or an existing config."""
+    if isinstance(source, PretrainedConfig):
+        arch_of(source)
         return source
     if source == "tiny":
         cfg = dict(tiny or {})
+        model_type = cfg.pop("architecture", "bert")
         cfg["vocab_size"] = len(tokenizer)
-        return BertConfig(pad_token_id=tokenizer.pad_id, **cfg)
+        extra = arch_of(model_type, "tiny.architecture").tiny
+        return AutoConfig.for_model(model_type, pad_token_id=tokenizer.pad_id, **{**extra, **cfg})
     p = Path(str(source))
     if not p.is_dir():
-        raise NlpkitError(f"model={source}: no such folder (use model=tiny or a local BERT checkpoint folder)")
+        raise NlpkitError(f"model={source}: no such folder (use model=tiny or a local checkpoint folder)")
     if not is_checkpoint(p):
         raise NlpkitError(f"model={source}: not a checkpoint folder (needs config.json and model.safetensors or pytorch_model.bin)")
+    return read_config(p, f"model={source}")
+
+
+def read_config(folder, where):
+    """AutoConfig of a folder whose config.json names a supported model_type (checked before transformers
+    reads it, so an unknown type gets nlpkit's one-line error)."""
+    path = Path(folder) / "config.json"
     try:
-        return BertConfig.from_pretrained(str(p), local_files_only=True)
+        model_type = json.loads(path.read_text(encoding="utf-8")).get("model_type")
+    except (OSError, ValueError, AttributeError) as e:
+        raise NlpkitError(f"{where}: cannot read config.json: {_first_line(e)}") from None
+    if not model_type:
+        raise NlpkitError(f"{where}: config.json names no model_type (add e.g. \"model_type\": \"bert\")")
+    arch_of(model_type, where)
+    try:
+        config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
     except Exception as e:
-        raise NlpkitError(f"model={source}: cannot read config.json: {e}") from None
+        raise NlpkitError(f"{where}: cannot read config.json: {_first_line(e)}") from None
+    arch_of(config, where)  # the settings too
+    return config
+
+
+def _first_line(e):
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
 
 
 def load_backbone(source, tokenizer, lm_head=False, tiny=None):
-    """Return (bert, mlm_head or None).
+    """Return (backbone, mlm_head or None).
 
-    For a checkpoint folder the pretrained weights of both are loaded (offline); for "tiny" or a
-    BertConfig they are randomly initialised (a finished run's weights are loaded afterwards).
+    For a checkpoint folder the pretrained weights of both are loaded (offline); one without an MLM
+    head (an ELECTRA discriminator) gets a new one, said in one line. For "tiny" or a config both are
+    randomly initialised (a finished run's weights are loaded afterwards). The head is tied to the
+    word embeddings as transformers ties it for the architecture.
     """
     config = backbone_config(source, tokenizer, tiny)
-    config._attn_implementation = getattr(config, "_attn_implementation", None) or "sdpa"
-    if isinstance(source, BertConfig) or source == "tiny":
-        torch_bert = BertModel(config, add_pooling_layer=False)
-        head = BertOnlyMLMHead(config) if lm_head else None
+    auto = AutoModelForMaskedLM if lm_head else AutoModel
+    kwargs = {} if lm_head else _no_pooler(config)
+    if isinstance(source, PretrainedConfig) or source == "tiny":
+        model = auto.from_config(config, **kwargs)
     else:
-        from transformers import BertForMaskedLM
+        model = _from_checkpoint(auto, source, config, kwargs)
+    backbone = model.base_model
+    if len(tokenizer) > config.vocab_size:
+        raise NlpkitError(f"model={source}: tokenizer has {len(tokenizer)} tokens, model only {config.vocab_size}")
+    return backbone, (mlm_head(model) if lm_head else None)
 
-        try:
-            if lm_head:
-                full = BertForMaskedLM.from_pretrained(str(source), local_files_only=True)
-                torch_bert, head = full.bert, full.cls
-            else:
-                torch_bert = BertModel.from_pretrained(str(source), local_files_only=True, add_pooling_layer=False)
-                head = None
-        except Exception as e:
-            raise NlpkitError(f"model={source}: cannot load the checkpoint: {e}") from None
-    if len(tokenizer) > torch_bert.config.vocab_size:
-        raise NlpkitError(f"model={source}: tokenizer has {len(tokenizer)} tokens, model only {torch_bert.config.vocab_size}")
-    if head is not None:  # tied as in BERT, whichever way the head was built
-        head.predictions.decoder.weight = torch_bert.embeddings.word_embeddings.weight
-        head.predictions.decoder.bias = head.predictions.bias
-    return torch_bert, head
+
+def _no_pooler(config):
+    """BERT-like models build a pooler by default; nlpkit's heads never use it (nor do run dirs hold one)."""
+    init = MODEL_MAPPING[type(config)].__init__
+    return {"add_pooling_layer": False} if "add_pooling_layer" in inspect.signature(init).parameters else {}
+
+
+def _from_checkpoint(auto, source, config, kwargs):
+    try:
+        model, info = auto.from_pretrained(str(source), config=config, local_files_only=True,
+                                           output_loading_info=True, **kwargs)
+    except Exception as e:
+        raise NlpkitError(f"model={source}: cannot load the checkpoint: {_first_line(e)}") from None
+    if auto is AutoModelForMaskedLM:
+        head = {name for name, _ in _head_parts(model)}
+        missing = [k for k in info["missing_keys"] if k.split(".")[0] in head]
+        if missing:
+            print(f"nlpkit: model={source} has no MLM head ({len(missing)} tensors missing, e.g. an ELECTRA "
+                  "discriminator): a new one is initialised and learnt in fine-tuning", file=sys.stderr)
+    return model
+
+
+def mlm_head(model):
+    """The MLM head of an AutoModelForMaskedLM model as one module: hidden states -> vocabulary logits."""
+    parts = _head_parts(model)
+    head = parts[0][1] if len(parts) == 1 else nn.Sequential(OrderedDict(parts))
+    if len(inspect.signature(head.forward).parameters) == 2:  # deberta-v2's non-legacy head
+        head = _HeadWithEmbeddings(head, model.get_input_embeddings())
+    return head
+
+
+def _head_parts(model):
+    """(name, module) of what an MLM model holds beside its backbone, in the order it runs them: `cls`
+    (bert, ernie, roformer, deberta-v2), `predictions` (albert), `lm_predictions` (deberta-v2, not
+    legacy), `generator_predictions` + `generator_lm_head` (electra)."""
+    return [(n, m) for n, m in model.named_children() if n != model.base_model_prefix]
+
+
+class _HeadWithEmbeddings(nn.Module):
+    """A head whose forward also takes the word embeddings it is tied to (DebertaV2OnlyMLMHead)."""
+
+    def __init__(self, head, embeddings):
+        super().__init__()
+        self.head = head
+        self._embeddings = [embeddings]  # a list: registered once, in the backbone
+
+    def forward(self, hidden):
+        return self.head(hidden, self._embeddings[0])
 
 
 def run_bert(bert, input_ids, token_type_ids, mask, position_ids=None, inputs_embeds=None, cache=None):
     """Run the backbone with a boolean (B,1,Q,K) mask; returns the last hidden states. inputs_embeds
-    (B,L,H) replaces the word embeddings of input_ids (pass input_ids=None), e.g. with features added;
-    cache: a transformers Cache the new positions attend to and are appended to (incremental decoding)."""
-    extra = {_cache_keyword(type(bert)): cache} if cache is not None else {}
-    return bert(
-        input_ids=input_ids,
-        inputs_embeds=inputs_embeds,
-        token_type_ids=token_type_ids,
-        position_ids=position_ids,
-        attention_mask=additive(mask, bert.embeddings.word_embeddings.weight.dtype),
-        **extra,
-    ).last_hidden_state
+    (B,L,E) replaces the word embeddings of input_ids (pass input_ids=None), e.g. with features added;
+    cache: a transformers Cache the new positions attend to and are appended to (incremental decoding;
+    only where supports_cache(bert)). position_ids go to architectures that take them (roformer's
+    rotary positions come from the sequence index)."""
+    kwargs = dict(input_ids=input_ids, inputs_embeds=inputs_embeds, token_type_ids=token_type_ids)
+    if position_ids is not None and _takes(type(bert), "position_ids"):
+        kwargs["position_ids"] = position_ids
+    if cache is not None:
+        if not supports_cache(bert):
+            raise NlpkitError(f"{bert.config.model_type}: transformers has no KV cache for it; decode without one")
+        kwargs[_cache_keyword(type(bert))] = cache
+    if arch_of(bert.config).mask == "bool":
+        return _run_bool_mask(bert, mask, **kwargs)
+    kwargs["attention_mask"] = additive(mask, bert.get_input_embeddings().weight.dtype)
+    return bert(**kwargs).last_hidden_state
+
+
+def _run_bool_mask(bert, mask, **kwargs):
+    """deberta-v2: DebertaV2Model multiplies its embeddings by the attention mask, which only works for a
+    2-D one, so the embeddings run without it (padded positions are masked as keys anyway) and the
+    encoder gets the boolean 4-D mask, which its attention applies as masked_fill(~mask)."""
+    hidden = bert.embeddings(**kwargs)
+    return bert.encoder(hidden, mask).last_hidden_state
+
+
+def supports_cache(bert):
+    """Whether the architecture's forward takes a KV cache (albert and deberta-v2 do not in transformers 5)."""
+    return _cache_keyword(type(bert)) is not None
+
+
+@functools.cache
+def _takes(bert_class, name):
+    return name in inspect.signature(bert_class.forward).parameters
 
 
 @functools.cache
 def _cache_keyword(bert_class):
     """The cache argument's name: transformers 5.0 calls it `past_key_values`; later 5.x releases renamed
-    it `cache` and warn on the old name (to be removed in 5.40)."""
-    return "cache" if "cache" in inspect.signature(bert_class.forward).parameters else "past_key_values"
+    it `cache` and warn on the old name (to be removed in 5.40); None: no cache."""
+    return next((k for k in ("cache", "past_key_values") if _takes(bert_class, k)), None)

@@ -1,8 +1,11 @@
 """Conditional LayerNorm: (gamma + Wg c) * norm(x) + (beta + Wb c).
 
 Wg and Wb start at zero, so a converted model computes exactly what the plain model computed and
-fine-tuning starts from the pretrained weights. HF BERT calls its LayerNorms with the hidden states
-only, so the condition is set on the modules before the forward pass (`with model_cln.condition(c)`).
+fine-tuning starts from the pretrained weights. transformers' encoders call their LayerNorms with the
+hidden states only, so the condition is set on the modules before the forward pass
+(`with model_cln.condition(c)`). Any module that normalises over its last dimension with a weight,
+a bias and an epsilon counts as a LayerNorm: torch's, and custom classes named *LayerNorm (e.g.
+DebertaLayerNorm, whose epsilon is `variance_epsilon`).
 """
 import contextlib
 
@@ -13,9 +16,9 @@ from torch import nn
 class ConditionalLayerNorm(nn.Module):
     def __init__(self, layer_norm, cond_dim):
         super().__init__()
-        hidden = layer_norm.normalized_shape[-1]
+        hidden = layer_norm.weight.shape[-1]
         # the same parameter names as nn.LayerNorm, so pretrained weights and AutoModel still load
-        self.weight, self.bias, self.eps = layer_norm.weight, layer_norm.bias, layer_norm.eps
+        self.weight, self.bias, self.eps = layer_norm.weight, layer_norm.bias, _eps(layer_norm)
         self.cond_gamma = nn.Linear(cond_dim, hidden, bias=False)
         self.cond_beta = nn.Linear(cond_dim, hidden, bias=False)
         nn.init.zeros_(self.cond_gamma.weight)
@@ -32,6 +35,20 @@ class ConditionalLayerNorm(nn.Module):
             gamma = gamma + self.cond_gamma(c)
             beta = beta + self.cond_beta(c)
         return normed * gamma + beta
+
+
+def _eps(layer_norm):
+    return layer_norm.eps if hasattr(layer_norm, "eps") else layer_norm.variance_epsilon
+
+
+def is_layer_norm(m):
+    """What becomes a ConditionalLayerNorm: torch's LayerNorm with weight and bias, or a custom class
+    named *LayerNorm with the same parameters (DebertaLayerNorm keeps its epsilon as variance_epsilon)."""
+    if isinstance(m, nn.LayerNorm):
+        return m.weight is not None and m.bias is not None
+    named = type(m).__name__.endswith("LayerNorm") and not isinstance(m, ConditionalLayerNorm)
+    affine = isinstance(getattr(m, "weight", None), nn.Parameter) and isinstance(getattr(m, "bias", None), nn.Parameter)
+    return named and affine and (hasattr(m, "eps") or hasattr(m, "variance_epsilon"))
 
 
 class Conditioner(nn.Module):
@@ -59,13 +76,16 @@ class Conditioner(nn.Module):
 
 
 def apply_conditional_layernorm(module, cond_dim, hidden=None):
-    """Turn every nn.LayerNorm inside `module` into a ConditionalLayerNorm (in place).
+    """Turn every LayerNorm inside `module` into a ConditionalLayerNorm (in place); in a backbone, all
+    that normalise token states (not deberta-v2's over its relative-position table, nlpkit.model.arch).
+    A LayerNorm shared by several layers (albert) becomes one ConditionalLayerNorm.
 
     Returns the Conditioner; register it on the task model (e.g. `self.conditioner = ...`) so its
     projection is trained and saved."""
     conditioner = Conditioner(cond_dim, hidden)
     in_dim = hidden or cond_dim
-    targets = [(name, m) for name, m in module.named_modules() if isinstance(m, nn.LayerNorm)]
+    skip = _not_conditioned(module)
+    targets = [(name, m) for name, m in module.named_modules() if is_layer_norm(m) and name not in skip]
     for name, ln in targets:
         parent = module.get_submodule(name.rsplit(".", 1)[0]) if "." in name else module
         cln = ConditionalLayerNorm(ln, in_dim)
@@ -74,3 +94,12 @@ def apply_conditional_layernorm(module, cond_dim, hidden=None):
     if not targets:
         raise ValueError("no LayerNorm found to condition")
     return conditioner
+
+
+def _not_conditioned(module):
+    config = getattr(module, "config", None)
+    if getattr(module, "base_model_prefix", None) is None or config is None:
+        return ()  # not a transformers model: every LayerNorm
+    from .arch import arch_of
+
+    return arch_of(config).not_conditioned

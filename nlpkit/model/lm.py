@@ -1,6 +1,7 @@
-"""A BERT language model for generation: UniLM (seq2seq) or causal mask, optional condition.
+"""A BERT-style language model for generation: UniLM (seq2seq) or causal mask, optional condition.
 
-`.bert`, `.cls` (and `.conditioner` when conditioned) are what the generation engine drives."""
+`.bert` (the backbone, any architecture of nlpkit.model.arch), `.cls` (its MLM head) and
+`.conditioner` (when conditioned) are what the generation engine drives."""
 import torch
 from torch import nn
 

@@ -113,7 +113,13 @@ class Settings:
 def count_text(text, settings):
     """Counter of the kept tokens of a text. Count first, filter the distinct tokens after: the filter
     runs once per type instead of once per token."""
-    counts = Counter(settings.segmenter().cut(text))
+    seg = settings.segmenter()
+    fast = None
+    if seg.kind == "jieba":
+        from .fastjieba import fast_jieba  # here: importing nlpkit.wordcount needs no jieba
+
+        fast = fast_jieba(seg)
+    counts = fast.count(text) if fast else Counter(seg.cut(text))
     for w in [w for w in counts if not settings.keep(w)]:
         del counts[w]
     return counts

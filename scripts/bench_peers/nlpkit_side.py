@@ -40,10 +40,12 @@ def tiny_size(task):
     out = {}
     for key, (default, _) in keys.items():
         if key.startswith("tiny."):
-            try:
-                out[key[5:]] = int(default)
-            except ValueError:
-                out[key[5:]] = float(default)
+            for kind in (int, float):  # the sizes; tiny.architecture is the peers' own (BERT)
+                try:
+                    out[key[5:]] = kind(default)
+                    break
+                except ValueError:
+                    pass
     return out
 
 

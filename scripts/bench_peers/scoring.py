@@ -85,7 +85,12 @@ class Judge:
         self.model.fit(list(texts), [str(x) for x in labels])
 
     def predict(self, texts):
-        return [str(x) for x in self.model.predict(list(texts))] if texts else []
+        """The judged label of each text; None for an empty text (it says nothing, so it is never right:
+        the classifier would otherwise give it the majority label)."""
+        texts = list(texts)
+        said = [t for t in texts if t.strip()]
+        judged = iter(str(x) for x in self.model.predict(said)) if said else iter(())
+        return [next(judged) if t.strip() else None for t in texts]
 
     def accuracy(self, texts, labels):
         preds = self.predict(texts)

@@ -3,60 +3,17 @@
 - softmax: a linear layer gives each token a tag (token classification);
 - crf: the same linear emissions scored by a CRF, decoded by Viterbi (bert4keras'
   task_sequence_labeling_ner_crf recipe);
-- global_pointer: Su Jianlin's GlobalPointer (https://kexue.fm/archives/8373): for each entity
-  type, a score for every (start, end) token pair from RoPE-rotated start/end projections, trained
-  with the multilabel categorical cross-entropy; overlapping and nested entities are allowed.
+- global_pointer: Su Jianlin's GlobalPointer (https://kexue.fm/archives/8373, in the core's
+  nlpkit.model, shared with triples' GPLinker): for each entity type, a score for every (start, end)
+  token pair from RoPE-rotated start/end projections, trained with the multilabel categorical
+  cross-entropy; overlapping and nested entities are allowed.
 """
-import torch
 from torch import nn
 from torch.nn import functional as F
 
-from nlpkit.model import padding_mask, run_bert
+from nlpkit.model import GlobalPointer, multilabel_categorical_crossentropy, padding_mask, run_bert
 
 from .crf import CRF
-
-#: the score of a masked (start, end) pair; finite so that the loss stays finite
-MASKED = -1e12
-
-
-def rope(x):
-    """Rotary position embedding of x (B, L, H, D), positions 0..L-1, sin/cos interleaved in pairs."""
-    length, dim = x.shape[1], x.shape[-1]
-    inv = 10000.0 ** (-torch.arange(0, dim, 2, device=x.device, dtype=torch.float32) / dim)
-    angles = torch.arange(length, device=x.device, dtype=torch.float32)[:, None] * inv  # (L, D/2)
-    cos = angles.cos().repeat_interleave(2, -1)[None, :, None].to(x.dtype)
-    sin = angles.sin().repeat_interleave(2, -1)[None, :, None].to(x.dtype)
-    rotated = torch.stack([-x[..., 1::2], x[..., ::2]], dim=-1).reshape(x.shape)
-    return x * cos + rotated * sin
-
-
-class GlobalPointer(nn.Module):
-    def __init__(self, hidden, types, head_size):
-        super().__init__()
-        self.types, self.head_size = types, head_size
-        self.dense = nn.Linear(hidden, types * head_size * 2)
-
-    def forward(self, states, valid):
-        """states (B, L, H), valid (B, L) bool -> (B, types, L, L) float scores of spans [i, j]; pairs
-        with j < i or an invalid end are MASKED."""
-        b, length, _ = states.shape
-        x = self.dense(states).view(b, length, self.types, 2 * self.head_size)
-        q, k = rope(x[..., : self.head_size]), rope(x[..., self.head_size :])
-        scores = torch.einsum("bmhd,bnhd->bhmn", q, k).float() / self.head_size**0.5
-        upper = torch.ones(length, length, dtype=torch.bool, device=states.device).triu()
-        allowed = valid[:, None, :, None] & valid[:, None, None, :] & upper
-        return scores.masked_fill(~allowed, MASKED)
-
-
-def multilabel_categorical_crossentropy(scores, targets):
-    """Su Jianlin's loss for few positives among many classes: log(1 + sum_neg e^s) + log(1 + sum_pos e^-s).
-    scores, targets (N, C) -> mean over N."""
-    scores = (1 - 2 * targets) * scores
-    negatives = scores - targets * 1e12
-    positives = scores - (1 - targets) * 1e12
-    zeros = torch.zeros_like(scores[..., :1])
-    loss = torch.logsumexp(torch.cat([negatives, zeros], -1), -1)
-    return (loss + torch.logsumexp(torch.cat([positives, zeros], -1), -1)).mean()
 
 
 class NerModel(nn.Module):

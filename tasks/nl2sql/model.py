@@ -35,7 +35,8 @@ class NL2SQLModel(nn.Module):
         super().__init__()
         self.bert, _ = load_backbone(source, tokenizer, tiny=tiny)
         hidden = self.bert.config.hidden_size
-        self.tags = nn.Linear(N_TAGS, hidden, bias=False)
+        # added to the word embeddings, whose width is embedding_size in albert/electra
+        self.tags = nn.Linear(N_TAGS, self.bert.get_input_embeddings().embedding_dim, bias=False)
         nn.init.normal_(self.tags.weight, std=self.bert.config.initializer_range)
         # local context (about +-4 tokens): operator words sit right next to values and headers
         self.context = nn.Sequential(nn.Conv1d(hidden, hidden, 5, padding=2), nn.GELU(),
@@ -57,7 +58,7 @@ class NL2SQLModel(nn.Module):
 
     def encode(self, batch):
         """BERT over token embeddings plus the match tags (so attention can use them)."""
-        embeds = self.bert.embeddings.word_embeddings(batch["input_ids"])
+        embeds = self.bert.get_input_embeddings()(batch["input_ids"])
         embeds = embeds + self.tags(batch["tags"].to(embeds.dtype))
         return run_bert(self.bert, None, batch["token_type_ids"], padding_mask(batch["attention_mask"]),
                         inputs_embeds=embeds)

@@ -1,11 +1,17 @@
 """triples' typed config and its two profiles."""
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
 from nlpkit.config import BertRunConfig, Check, at_least, opt
+from nlpkit.errors import NlpkitError
 
+HEADS = ("casrel", "gplinker")
 #: a pointer threshold: 0 would mark every token, 1 none
 OPEN_UNIT = Check(lambda v: 0 < v < 1, "in (0, 1)")
+EVEN = Check(lambda v: v >= 2 and v % 2 == 0, "even and >= 2 (RoPE rotates pairs)")
+#: the keys only one head reads; setting one for the other head is an error, not silently ignored
+HEAD_KEYS = {"casrel": ("subject_threshold", "object_threshold"), "gplinker": ("score_threshold", "head_size")}
 
 
 @dataclass
@@ -14,10 +20,25 @@ class TriplesConfig(BertRunConfig):
                           at_least(8))
     schema: Optional[str] = opt(None, 'schema file ({"predicate",...} lines); null: the training data\'s '
                                       "predicates (the bundled schema with the bundled sample)")
-    subject_threshold: float = opt(0.5, "subject start/end pointers fire above this, on sigmoid(logit)**2",
-                                   OPEN_UNIT)
-    object_threshold: float = opt(0.5, "object start/end pointers fire above this, on sigmoid(logit)**4",
-                                  OPEN_UNIT)
+    head: str = opt("casrel", "casrel: subject pointers, then object pointers per predicate conditioned on the "
+                              "subject (Conditional LayerNorm); gplinker: GlobalPointer entity spans and per-predicate "
+                              "subject-object head and tail pairs", choices=HEADS)
+    subject_threshold: float = opt(0.5, "casrel: subject start/end pointers fire above this, on sigmoid(logit)**2 "
+                                        "(also per call)", OPEN_UNIT)
+    object_threshold: float = opt(0.5, "casrel: object start/end pointers fire above this, on sigmoid(logit)**4 "
+                                       "(also per call)", OPEN_UNIT)
+    score_threshold: float = opt(0.0, "gplinker: entity spans and head/tail pairs are kept when their score (a "
+                                      "logit; 0 is probability 0.5) is above this (also per call)",
+                                 Check(lambda v: abs(v) <= 100, "in [-100, 100]"))
+    head_size: int = opt(64, "gplinker: size of each GlobalPointer start/end projection", EVEN)
+
+    def __post_init__(self):
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for head, keys in HEAD_KEYS.items():
+            for key in keys:
+                if head != self.head and getattr(self, key) != defaults[key]:
+                    raise NlpkitError(f"{key}={getattr(self, key)}: only head={head} reads it; this run's head "
+                                      f"is {self.head} (its keys: {', '.join(HEAD_KEYS[self.head])})")
 
 
 #: the tiny random model on the bundled 1200-sentence sample (measured in the README card)

@@ -1,5 +1,8 @@
-"""Pointer decoding: starts and ends above their thresholds, each start paired with the nearest end
-at or after it; token spans become character spans of the original text."""
+"""Decoding of both heads into token spans, and token spans into character spans of the original text.
+
+casrel: pointer starts and ends above their thresholds, each start paired with the nearest end at or
+after it. gplinker: entity spans scoring above the threshold, linked per predicate where both the
+head pair and the tail pair do."""
 import torch
 
 
@@ -30,6 +33,20 @@ def object_spans(object_probs, valid, threshold):
         for s, e in pair_pointers(object_probs[:, p, 0], object_probs[:, p, 1], valid, threshold):
             found.append((p, s, e))
     return found
+
+
+def gplinker_triples(entity, head, tail, threshold):
+    """Scores of one sentence, entity (2, L, L) and head, tail (P, L, L) -> [(ss, se, p, os, oe)] token
+    triples, sorted. Masked pairs score far below any allowed threshold."""
+    subjects = (entity[0] > threshold).nonzero()  # (S, 2) start, end
+    objects = (entity[1] > threshold).nonzero()
+    if not len(subjects) or not len(objects):
+        return []
+    # (P, S, O): every subject against every object at once
+    heads = head[:, subjects[:, 0]][:, :, objects[:, 0]] > threshold
+    tails = tail[:, subjects[:, 1]][:, :, objects[:, 1]] > threshold
+    subjects, objects = subjects.tolist(), objects.tolist()
+    return sorted((*subjects[i], p, *objects[j]) for p, i, j in (heads & tails).nonzero().tolist())
 
 
 def char_span(offsets, start, end):

@@ -1,5 +1,5 @@
-"""The pointer model: subject start/end pointers, then object start/end pointers per predicate,
-conditioned on one subject through a Conditional LayerNorm.
+"""The casrel model (CasRel, as in bert4keras task_relation_extraction): subject start/end pointers, then
+object start/end pointers per predicate, conditioned on one subject through a Conditional LayerNorm.
 
 The sentence is encoded once; the object branch re-normalises those states with a LayerNorm whose
 gain and bias depend on the subject (its start and end vectors), so decoding k subjects costs one
@@ -30,7 +30,7 @@ class ObjectHead(nn.Module):
         return logits.view(*states.shape[:2], self.num_predicates, 2)
 
 
-class TriplesModel(nn.Module):
+class CasRelModel(nn.Module):
     def __init__(self, bert, num_predicates):
         super().__init__()
         self.bert = bert

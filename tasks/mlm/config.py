@@ -1,0 +1,44 @@
+"""mlm's typed config and its two profiles."""
+from dataclasses import dataclass
+from typing import Optional
+
+from nlpkit.config import PROBABILITY, BertRunConfig, Check, at_least, opt
+from nlpkit.errors import NlpkitError
+
+SHARE = Check(lambda v: 0 <= v <= 1, "in [0, 1]")
+
+
+@dataclass
+class MlmConfig(BertRunConfig):
+    max_length: int = opt(128, "tokens per packed sequence, [CLS]/[SEP] included: lines are packed up to it",
+                          at_least(8))
+    wwm: bool = opt(True, "whole-word masking: choose jieba words and mask every token of a word together "
+                          "(false: choose single tokens)")
+    mask_prob: float = opt(0.15, "fraction of words (wwm) or tokens chosen for prediction", PROBABILITY)
+    replace_mask: float = opt(0.8, "of the chosen words: share replaced by [MASK]", SHARE)
+    replace_random: float = opt(0.1, "of the chosen words: share replaced by random tokens (the rest is kept)",
+                                SHARE)
+    user_dict: Optional[str] = opt(None, "jieba user dictionary (`word [freq] [tag]` lines) for whole-word masking")
+    hmm: bool = opt(True, "jieba finds new words with its HMM")
+    top_k: int = opt(5, "fill-mask: candidates returned per [MASK] (also per call)", at_least(1))
+
+    def __post_init__(self):
+        if self.replace_mask + self.replace_random > 1:
+            raise NlpkitError(f"replace_mask + replace_random = {self.replace_mask + self.replace_random:g}: "
+                              "expected <= 1 (the rest of the chosen words is kept)")
+
+
+#: the tiny random model on the bundled sample (measured in the README card)
+TINY = {
+    "max_length": 64,
+    "tiny": {"num_attention_heads": 4},
+    "trainer": {"epochs": 10, "batch_size": 16, "lr": 3e-3, "warmup": 0.1},
+}
+#: continued pretraining of a checkpoint: transformers examples/pytorch/language-modeling/run_mlm_wwm.py
+#: (the Chinese whole-word-masking script) with the Trainer's defaults -- AdamW lr 5e-5, linear decay,
+#: 3 epochs, mlm_probability 0.15, sequences up to 512 tokens; warmup 6% as in RoBERTa / the
+#: "Don't Stop Pretraining" (Gururangan et al. 2020) domain-adaptive recipe.
+PRETRAINED = {
+    "max_length": 512,
+    "trainer": {"epochs": 3, "batch_size": 16, "lr": 5e-5, "warmup": 0.06},
+}

@@ -1,0 +1,212 @@
+"""Task `mlm`: masked-language-model (domain) pretraining of the shared backbone, jieba whole-word masking."""
+import math
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+from nlpkit.data import pad, read_json_lines, require
+from nlpkit.errors import NlpkitError
+from nlpkit.model import load_backbone
+from nlpkit.segmentation import get_segmenter
+from nlpkit.task import BertTask
+
+from .config import PRETRAINED, TINY, MlmConfig
+from .model import IGNORE, MlmModel, mask_units, mlm_loss
+from .reader import Corpus, file_lines
+
+MASK = "[MASK]"
+#: digits kept in the fill-mask scores (JSON-friendly, and equal between batch sizes)
+DIGITS = 6
+
+
+class MlmTask(BertTask):
+    """Pretraining on plain text; fill-mask for predict / pipeline."""
+
+    name = "mlm"
+    metric = "masked_accuracy"
+    sample = {"train": "sample/train.txt", "dev": "sample/dev.txt"}
+    config_class, tiny_profile, pretrained_profile = MlmConfig, TINY, PRETRAINED
+    call_options = ("top_k",)
+
+    def __init__(self, cfg, state=None):
+        super().__init__(cfg, state)
+        self._dev = (None, None)  # (corpus key, encoded features): dev is encoded once per run
+
+    # ---- data ------------------------------------------------------------------------------
+    def read(self, path):
+        if self.cfg.wwm:
+            self._segmenter()  # a bad user dictionary stops the run before anything is read or written
+        return Corpus(path, self.cfg.max_length)
+
+    def _segmenter(self):
+        try:
+            return get_segmenter("jieba", self.cfg.hmm, self.cfg.user_dict)
+        except NlpkitError as e:
+            raise NlpkitError(f"user_dict={self.cfg.user_dict}: {e}") from None
+
+    def read_inputs(self, path):
+        """Fill-mask inputs: JSONL records with a "text", else one text a line (blank lines skipped)."""
+        if Path(path).suffix.lower() in (".json", ".jsonl"):
+            return [{**obj, "text": require(obj, "text", path, no)} for no, obj in read_json_lines(path)]
+        return [{"text": line} for _, line in file_lines(path) if line.strip()]
+
+    def texts(self, records):
+        for record in records:
+            yield from record["lines"]
+
+    # ---- encoding --------------------------------------------------------------------------
+    def encode(self, record):
+        """[CLS] line [SEP] line [SEP] ...; `units` numbers the maskable units (jieba words with wwm,
+        else tokens) from 0, -1 for [CLS]/[SEP]."""
+        tok = self.tokenizer
+        ids, units, unit = [tok.cls_id], [-1], -1
+        for line in record["lines"]:
+            enc = tok.encode(line)
+            words = self._word_of_char(line)
+            last = None
+            for token, (start, _) in zip(enc.input_ids[1:-1], enc.offsets[1:-1]):
+                key = words[start] if words is not None and start < len(words) else object()
+                unit += key != last  # a new word (or, without wwm, every token) is a new unit
+                last = key
+                ids.append(token)
+                units.append(unit)
+            ids.append(tok.sep_id)
+            units.append(-1)
+        if len(ids) > self.cfg.max_length:  # only for characters that normalise into several tokens
+            ids, units = ids[: self.cfg.max_length - 1] + [tok.sep_id], units[: self.cfg.max_length - 1] + [-1]
+        return {"input_ids": ids, "units": units}
+
+    def _word_of_char(self, line):
+        """The jieba word index of each character of `line` (None without wwm)."""
+        if not self.cfg.wwm:
+            return None
+        return [i for i, word in enumerate(self._segmenter().cut(line)) for _ in word]
+
+    def collate(self, features, generator=None):
+        ids = pad([f["input_ids"] for f in features], self.tokenizer.pad_id)
+        units = pad([f["units"] for f in features], -1)
+        inputs, labels = mask_units(ids, units, (self.cfg.mask_prob, self.cfg.replace_mask, self.cfg.replace_random),
+                                    self.tokenizer.mask_id, self._random_ids(), generator)
+        attention = pad([[1] * len(f["input_ids"]) for f in features], 0)
+        return {"input_ids": inputs, "attention_mask": attention, "labels": labels}
+
+    def _random_ids(self):
+        """What a randomly replaced token becomes: any token but the special ones (once per tokenizer)."""
+        tok = self.tokenizer
+        if getattr(self, "_random", (None,))[0] is not tok:
+            self._random = (tok, torch.tensor([i for i in range(len(tok)) if i not in tok.special_ids]))
+        return self._random[1]
+
+    # ---- model -----------------------------------------------------------------------------
+    def build_model(self, source):
+        bert, head = load_backbone(source, self.tokenizer, lm_head=True, tiny=self.cfg.tiny)
+        return MlmModel(bert, head)
+
+    def loss(self, model, batch):
+        return mlm_loss(model, batch)
+
+    # ---- evaluation ------------------------------------------------------------------------
+    def evaluate(self, model, records, **options):
+        """Masked-token accuracy and perplexity, with masks drawn from cfg.seed (the same every epoch)."""
+        model = getattr(model, "module", model)
+        device = next(model.parameters()).device
+        features = self._features(records)
+        if not features:
+            raise NlpkitError("mlm: no text to evaluate on")
+        generator = torch.Generator().manual_seed(self.cfg.seed)
+        total, correct, count = 0.0, 0, 0
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                for chunk in self.batches(features, self.cfg.trainer.eval_batch_size):
+                    batch = {k: v.to(device) for k, v in self.collate(chunk, generator).items()}
+                    chosen = batch["labels"] != IGNORE
+                    logits = model(batch["input_ids"], batch["attention_mask"], chosen).float()
+                    gold = batch["labels"][chosen]
+                    total += float(F.cross_entropy(logits, gold, reduction="sum"))
+                    correct += int((logits.argmax(-1) == gold).sum())
+                    count += int(gold.numel())
+        finally:
+            model.train(was_training)
+        loss = total / count
+        return {"masked_accuracy": correct / count, "perplexity": math.exp(min(loss, 50.0)), "loss": loss,
+                "masked_tokens": count}
+
+    def _features(self, records):
+        key = str(records)
+        if self._dev[0] != key:
+            self._dev = (key, [self.encode(r) for r in records])
+        return self._dev[1]
+
+    # ---- fill-mask -------------------------------------------------------------------------
+    def predict(self, model, records, top_k=None):
+        """Per text, as transformers' fill-mask pipeline: one [MASK] -> its top_k candidates
+        {"score", "token", "token_str", "sequence", "start", "end"} (start/end: the [MASK]'s characters in
+        the text; sequence: the text with that [MASK] filled); several [MASK]s -> one such list each."""
+        top_k = self.cfg.top_k if top_k is None else top_k
+        model = getattr(model, "module", model)
+        device = next(model.parameters()).device
+        limit = model.bert.config.max_position_embeddings
+        inputs = [self._fill_input(r["text"], limit) for r in records]
+        out = []
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                for start in range(0, len(inputs), self.cfg.trainer.eval_batch_size):
+                    chunk = inputs[start : start + self.cfg.trainer.eval_batch_size]
+                    out += self._fill(model, device, chunk, [r["text"] for r in records[start : start + len(chunk)]],
+                                      top_k)
+        finally:
+            model.train(was_training)
+        return out
+
+    def _fill_input(self, text, limit):
+        """(token ids, [(start, end, position)] of each [MASK])."""
+        tok = self.tokenizer
+        parts = text.split(MASK)
+        if len(parts) == 1:
+            raise NlpkitError(f"mlm: no {MASK} to fill in {text!r:.80}")
+        ids, masks, at = [tok.cls_id], [], 0
+        for i, part in enumerate(parts):
+            ids += tok.token_ids(part) if part else []
+            at += len(part)
+            if i < len(parts) - 1:
+                masks.append((at, at + len(MASK), len(ids)))
+                ids.append(tok.mask_id)
+                at += len(MASK)
+        ids.append(tok.sep_id)
+        if len(ids) > limit:
+            raise NlpkitError(f"mlm: {len(ids)} tokens, longer than the model's {limit} positions: {text!r:.80}")
+        return ids, masks
+
+    def _fill(self, model, device, inputs, texts, top_k):
+        ids = pad([i for i, _ in inputs], self.tokenizer.pad_id).to(device)
+        attention = pad([[1] * len(i) for i, _ in inputs], 0).to(device)
+        positions = torch.zeros(ids.shape, dtype=torch.bool)
+        for row, (_, masks) in enumerate(inputs):
+            positions[row, [p for _, _, p in masks]] = True
+        probs = torch.softmax(model(ids, attention, positions.to(device)).float(), -1).cpu()
+        probs[:, sorted(self.tokenizer.special_ids)] = 0  # never fill a mask with [PAD], [CLS], ...
+        scores, tokens = probs.topk(min(top_k, probs.shape[-1]), -1)
+        out, n = [], 0
+        for text, (_, masks) in zip(texts, inputs):
+            filled = [self._candidates(text, span, scores[n + k], tokens[n + k]) for k, span in enumerate(masks)]
+            n += len(masks)
+            out.append(filled[0] if len(filled) == 1 else filled)
+        return out
+
+    def _candidates(self, text, span, scores, tokens):
+        start, end, _ = span
+        rows = []
+        for score, token in zip(scores.tolist(), tokens.tolist()):
+            token_str = self.tokenizer.id_to_token(token)
+            fill = token_str[2:] if token_str.startswith("##") else token_str
+            rows.append({"score": round(score, DIGITS), "token": token, "token_str": token_str,
+                         "sequence": text[:start] + fill + text[end:], "start": start, "end": end})
+        return rows
+
+    def output_rows(self, records, predictions):
+        return [{**r, "predictions": p} for r, p in zip(records, predictions)]

@@ -1,0 +1,226 @@
+"""mlm: whole-word masking follows jieba's words (user dictionary included), the 80/10/10 shares, the
+corpus reader's packing and errors; end to end, the tiny model learns the sample, and its run directory
+loads as transformers' BertForMaskedLM, as model=DIR of another task, and through the fill-mask
+pipeline; resume retraces the uninterrupted run."""
+import gzip
+import json
+
+import pytest
+import torch
+
+from helpers import weights_digest
+from nlpkit import pipeline
+from nlpkit.cli import main
+from nlpkit.config import build_config
+from nlpkit.errors import DataError, NlpkitError
+from nlpkit.registry import get_task_class
+from nlpkit.tokenizer import Tokenizer
+from nlpkit.training import train_task
+
+Mlm = get_task_class("mlm")
+from nlpkit.tasks.mlm.model import IGNORE, mask_units  # noqa: E402
+
+SAMPLE = Mlm.folder() / "sample"
+#: the end-to-end run: the tiny profile, shortened to fit the test budget
+FAST = ["trainer.progress=false", "trainer.threads=1", "trainer.epochs=4"]
+
+
+def task_for(*overrides, texts=("我爱北京天安门。自然语言处理很有趣。",)):
+    task = Mlm(build_config(Mlm, list(overrides)))
+    task.tokenizer = Tokenizer.build(list(texts))
+    return task
+
+
+def words_of(task, text):
+    """The tokens of each unit of `text`, as strings."""
+    feature = task.encode({"lines": [text]})
+    groups = {}
+    for token, unit in zip(feature["input_ids"], feature["units"]):
+        if unit >= 0:
+            groups.setdefault(unit, []).append(task.tokenizer.id_to_token(token))
+    return ["".join(t) for _, t in sorted(groups.items())]
+
+
+# ---- masking -----------------------------------------------------------------------------------------
+def test_units_are_jieba_words_and_the_user_dictionary_counts(tmp_path):
+    text = "我爱北京天安门。自然语言处理很有趣。"
+    assert words_of(task_for(), text) == ["我", "爱", "北京", "天安门", "。", "自然语言", "处理", "很", "有趣", "。"]
+    user = tmp_path / "user.txt"
+    user.write_text("自然语言处理 100 n\n", encoding="utf-8")
+    assert "自然语言处理" in words_of(task_for(f"user_dict={user}"), text)
+    assert words_of(task_for("wwm=false"), text) == list(text)  # character masking
+
+
+def test_a_chosen_word_is_masked_whole():
+    task = task_for("mask_prob=0.3")
+    features = [task.encode({"lines": ["我爱北京天安门。自然语言处理很有趣。"]})] * 64
+    units = torch.tensor(features[0]["units"])
+    torch.manual_seed(0)
+    for _ in range(20):
+        batch = task.collate(features)
+        for row in range(64):
+            chosen = batch["labels"][row] != IGNORE
+            for unit in range(int(units.max()) + 1):
+                picked = chosen[units == unit]
+                assert picked.all() or not picked.any()  # all characters of a word, or none
+                masked = batch["input_ids"][row][units == unit] == task.tokenizer.mask_id
+                assert masked.all() or not masked.any()  # [MASK]ed together
+            assert chosen.any() and not chosen[units < 0].any()  # never [CLS]/[SEP]
+
+
+def test_shares_over_many_draws():
+    generator = torch.Generator().manual_seed(1)
+    rows, length, vocab = 256, 120, 5000
+    ids = torch.randint(10, vocab, (rows, length), generator=generator)
+    units = torch.arange(length).div(2, rounding_mode="floor").expand(rows, -1).clone()  # two-token words
+    units[:, 0] = -1
+    random_ids = torch.arange(5, vocab)
+    counts = torch.zeros(3)
+    words, chosen_words = 0, 0
+    for _ in range(10):
+        inputs, labels = mask_units(ids, units, (0.15, 0.8, 0.1), 4, random_ids, generator)
+        chosen = labels != IGNORE
+        first = chosen & (torch.arange(length) % 2 == 0)  # a word's first token: one count per word
+        words += int((units[:, ::2] >= 0).sum())
+        chosen_words += int(first.sum())
+        masked, kept = inputs == 4, inputs == ids
+        counts += torch.tensor([float(x.sum()) for x in (masked & first, ~masked & ~kept & first, kept & first)])
+    assert abs(chosen_words / words - 0.15) < 0.01
+    shares = counts / counts.sum()
+    assert abs(shares[0] - 0.8) < 0.02 and abs(shares[1] - 0.1) < 0.015 and abs(shares[2] - 0.1) < 0.015
+
+
+# ---- the corpus reader -------------------------------------------------------------------------------
+def test_corpus_streams_packs_and_reads_folders_and_gz(tmp_path):
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "a.txt").write_text("第一段。\n\n   \n第二段很长" + "长" * 40 + "。\n", encoding="utf-8")
+    with gzip.open(tmp_path / "c" / "b.txt.gz", "wt", encoding="utf-8") as f:
+        f.write("压缩的一段。\n")
+    task = task_for("max_length=16")
+    records = list(task.read(str(tmp_path / "c")))
+    # blank lines are skipped; a line longer than a block is cut into block-sized pieces
+    assert records[:2] == [{"lines": ["第一段。"]}, {"lines": ["第二段很长" + "长" * 9]}]
+    assert all(sum(len(x) + 1 for x in r["lines"]) <= 15 for r in records)  # [CLS] + lines + [SEP]s fit 16
+    assert records[-1]["lines"][-1] == "压缩的一段。"
+    assert "".join(x for r in records for x in r["lines"]) == "第一段。第二段很长" + "长" * 40 + "。压缩的一段。"
+    for record in records:
+        assert len(task.encode(record)["input_ids"]) <= 16
+    assert list(task.read(str(tmp_path / "c" / "*.gz"))) == [{"lines": ["压缩的一段。"]}]  # a glob
+
+
+def test_corpus_errors(tmp_path):
+    task = task_for()
+    long = tmp_path / "long.txt"
+    long.write_text("\n" + "长" * (1 << 20) + "\n短。\n", encoding="utf-8")  # an empty line and a 3 MB line
+    records = list(task.read(str(long)))
+    assert sum(len(x) for r in records for x in r["lines"]) == (1 << 20) + 2
+    bad = tmp_path / "bad.txt"
+    bad.write_bytes("好的。\n".encode() + b"\xff\xfe oops\n")
+    with pytest.raises(DataError, match=r"bad.txt:2: not valid UTF-8"):
+        list(task.read(str(bad)))
+    with pytest.raises(NlpkitError, match="no such file or folder"):
+        task.read(str(tmp_path / "missing*.txt"))
+    broken = tmp_path / "broken.txt.gz"
+    broken.write_bytes(gzip.compress("一段。\n".encode())[:12])
+    with pytest.raises(NlpkitError, match="broken.txt.gz: cannot decompress"):
+        list(task.read(str(broken)))
+
+
+def test_config_errors(tmp_path):
+    with pytest.raises(NlpkitError, match="user_dict=.*missing.txt: no such file"):
+        task_for(f"user_dict={tmp_path / 'missing.txt'}").read(str(SAMPLE / "dev.txt"))
+    with pytest.raises(NlpkitError, match="replace_mask \\+ replace_random"):
+        build_config(Mlm, ["replace_mask=0.9", "replace_random=0.2"])
+    with pytest.raises(NlpkitError, match="mask_prob=0"):
+        build_config(Mlm, ["mask_prob=0"])
+
+
+# ---- end to end ----------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("mlm") / "run"
+    assert main(["train", "task=mlm", f"output_dir={out}", *FAST]) == 0
+    return out
+
+
+def test_learns_the_sample(run):
+    metrics = json.loads((run / "metrics.json").read_text(encoding="utf-8"))
+    first = metrics["history"][0]["metrics"]["masked_accuracy"]
+    # a tiny BERT trained from scratch first predicts the most frequent tokens (about 5% of the masked
+    # tokens are "，" / "的" / "。"); four epochs take it clearly past that plateau
+    assert metrics["masked_accuracy"] > 0.09 and metrics["masked_accuracy"] > first + 0.03
+    assert metrics["perplexity"] < 0.8 * metrics["history"][0]["metrics"]["perplexity"]
+
+
+def test_fill_mask_pipeline_and_predict(run, tmp_path, capsys):
+    fill = pipeline("mlm", model=str(run), device="cpu")
+    one = fill("杭州是浙江省的省[MASK]。", top_k=3)
+    assert len(one) == 3 and one[0]["start"] == 8 and one[0]["end"] == 14
+    assert one[0]["sequence"] == "杭州是浙江省的省" + one[0]["token_str"] + "。"
+    assert one[0]["score"] >= one[1]["score"] >= one[2]["score"]
+    two = fill("[MASK]州是浙江省的省[MASK]。")
+    assert len(two) == 2 and len(two[0]) == 5 and two[1][0]["start"] == 13
+    assert fill(["杭州是浙江省的省[MASK]。", "[MASK]州是浙江省的省[MASK]。"], batch_size=1) == [
+        fill("杭州是浙江省的省[MASK]。"), two]
+    with pytest.raises(NlpkitError, match="unknown option 'topk'.*top_k"):
+        fill("省[MASK]", topk=2)
+    with pytest.raises(NlpkitError, match="top_k=0: expected an integer >= 1"):
+        fill("省[MASK]", top_k=0)
+    with pytest.raises(NlpkitError, match="no \\[MASK\\]"):
+        fill("杭州")
+    inputs = tmp_path / "in.txt"
+    inputs.write_text("杭州是浙江省的省[MASK]。\n", encoding="utf-8")
+    assert main(["predict", f"model={run}", f"input={inputs}", "top_k=2"]) == 0
+    row = json.loads(capsys.readouterr().out.strip())
+    assert row["text"] == "杭州是浙江省的省[MASK]。" and len(row["predictions"]) == 2
+    assert main(["evaluate", f"model={run}"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["masked_tokens"] > 100
+
+
+def test_run_loads_as_bert_for_masked_lm_and_as_another_tasks_model(run, tmp_path):
+    from transformers import AutoModelForMaskedLM
+
+    assert json.loads((run / "config.json").read_text(encoding="utf-8"))["architectures"] == ["BertForMaskedLM"]
+    hf, info = AutoModelForMaskedLM.from_pretrained(str(run), local_files_only=True, output_loading_info=True)
+    assert type(hf).__name__ == "BertForMaskedLM" and not info["missing_keys"] and not info["unexpected_keys"]
+    from nlpkit.checkpoint import load_run
+
+    task, model = load_run(run)
+    batch = task.collate([task.encode({"lines": ["杭州是浙江省的省会。"]})], torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        ours = model(batch["input_ids"], batch["attention_mask"])
+        theirs = hf.eval()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"]).logits
+    assert torch.allclose(ours, theirs, atol=1e-4)
+    classify = Mlm.folder().parent / "classify" / "sample" / "train.tsv"
+    out = tmp_path / "classify"
+    assert main(["train", "task=classify", f"model={run}", f"data.train={classify}", f"output_dir={out}",
+                 "trainer.max_steps=1", "trainer.progress=false", "trainer.threads=1", "max_length=32"]) == 0
+    assert json.loads((out / "config.json").read_text(encoding="utf-8"))["vocab_size"] == hf.config.vocab_size
+
+
+def test_resume_equals_uninterrupted_run(tmp_path):
+    data = tmp_path / "small.txt"
+    data.write_text("\n".join((SAMPLE / "train.txt").read_text(encoding="utf-8").splitlines()[:30]) + "\n",
+                    encoding="utf-8")
+    small = [f"data.train={data}", "data.dev=null", "tiny.hidden_size=32", "tiny.intermediate_size=64",
+             "tiny.num_hidden_layers=1", "trainer.batch_size=8", "trainer.epochs=2", "trainer.progress=false",
+             "trainer.save_every_steps=3", "trainer.threads=1", "max_length=32"]
+    full = build_config(Mlm, [f"output_dir={tmp_path / 'full'}", *small])
+    train_task(Mlm(full), full)
+    part = build_config(Mlm, [f"output_dir={tmp_path / 'part'}", *small])
+    task, calls = Mlm(part), {"n": 0}
+    original = task.loss
+
+    def interrupted(model, batch):
+        calls["n"] += 1
+        if calls["n"] > 7:  # inside the first epoch, after the resume point at step 6
+            raise KeyboardInterrupt
+        return original(model, batch)
+
+    task.loss = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        train_task(task, part)
+    assert json.loads((tmp_path / "part" / "resume" / "trainer.json").read_text())["state"]["step"] == 6
+    resumed = build_config(Mlm, [f"output_dir={tmp_path / 'part'}", "resume=true", *small])
+    train_task(Mlm(resumed), resumed)
+    assert weights_digest(tmp_path / "part") == weights_digest(tmp_path / "full")
