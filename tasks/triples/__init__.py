@@ -1,4 +1,4 @@
-"""Subject-predicate-object extraction (pointer design + Conditional LayerNorm)."""
+"""Subject-predicate-object extraction: CasRel pointers with Conditional LayerNorm, or GPLinker."""
 from .task import TriplesTask as TASK
 
 __all__ = ["TASK"]
