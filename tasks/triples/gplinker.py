@@ -17,7 +17,10 @@ cross-entropy, summed over types and predicates and averaged over sentences, as 
 import torch
 from torch import nn
 
+from nlpkit.data import pad
 from nlpkit.model import EfficientGlobalPointer, multilabel_categorical_crossentropy, padding_mask, run_bert
+
+from .decoding import gplinker_triples
 
 PARTS = ("entity", "head", "tail")
 
@@ -61,3 +64,36 @@ def gplinker_loss(scores, targets):
         # the shared loss averages over (sentence, type) rows; times the types: a sum over types
         total = total + multilabel_categorical_crossentropy(s.flatten(2), t.flatten(2).to(s.dtype)) * s.shape[1]
     return total
+
+
+def sentence_tokens(lengths):
+    """(B, L) bool: the sentence's own tokens of each encoding's length, not [CLS], [SEP] or padding."""
+    return pad([[0] + [1] * (n - 2) + [0] for n in lengths], 0).bool()
+
+
+class GPLinkerHead:
+    """What the task does with the gplinker head: its targets, model, loss and decoding."""
+
+    options = ("score_threshold",)
+
+    @staticmethod
+    def build(bert, num_predicates, cfg):
+        return GPLinkerModel(bert, num_predicates, cfg.head_size)
+
+    @staticmethod
+    def labels(features, length, num_predicates):
+        targets = gplinker_targets([f["spo"] for f in features], length, num_predicates)
+        return {"valid": sentence_tokens([len(f["input_ids"]) for f in features]),
+                **{f"{part}_targets": t for part, t in targets.items()}}
+
+    @staticmethod
+    def loss(model, batch):
+        scores = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"], batch["valid"])
+        return gplinker_loss(scores, [batch[f"{part}_targets"] for part in PARTS])
+
+    @staticmethod
+    def decode(model, inputs, encs, score_threshold):
+        """Token triples [(ss, se, p, os, oe)] of each sentence, sorted."""
+        valid = sentence_tokens([len(e) for e in encs]).to(inputs[0].device)
+        entity, head, tail = model(*inputs, valid)  # decoded where they are: (B, P, L, L) is large
+        return [gplinker_triples(entity[row], head[row], tail[row], score_threshold) for row in range(len(encs))]

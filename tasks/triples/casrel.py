@@ -13,6 +13,8 @@ from torch.nn import functional as F
 
 from nlpkit.model import apply_conditional_layernorm, padding_mask, run_bert
 
+from .decoding import object_spans, subject_spans, valid_positions
+
 SUBJECT_POWER, OBJECT_POWER = 2, 4
 
 
@@ -84,3 +86,68 @@ def pointer_loss(subject_logits, object_logits, batch):
     subject_loss = (sub * mask).sum() / mask.sum()
     object_loss = (obj * obj_mask).sum() / obj_mask.sum().clamp(min=1)
     return subject_loss + object_loss
+
+
+class CasRelHead:
+    """What the task does with the casrel head: its labels, model, loss and decoding."""
+
+    options = ("subject_threshold", "object_threshold")
+
+    @staticmethod
+    def build(bert, num_predicates, cfg):
+        return CasRelModel(bert, num_predicates)
+
+    @staticmethod
+    def labels(features, length, num_predicates):
+        """Pointer labels of all subjects, and of the objects of one subject drawn per sentence."""
+        batch_size = len(features)
+        subject_labels = torch.zeros(batch_size, length, 2)
+        object_labels = torch.zeros(batch_size, length, num_predicates, 2)
+        spans = torch.zeros(batch_size, 2, dtype=torch.long)
+        has_subject = torch.zeros(batch_size, dtype=torch.bool)
+        for row, f in enumerate(features):
+            subjects = sorted({(ss, se) for ss, se, *_ in f["spo"]})
+            for ss, se in subjects:
+                subject_labels[row, ss, 0] = subject_labels[row, se, 1] = 1
+            if not subjects:
+                continue
+            # one subject per sentence per step, drawn with torch's RNG so a resumed run draws the same
+            chosen = subjects[int(torch.randint(len(subjects), (1,)))]
+            spans[row] = torch.tensor(chosen)
+            has_subject[row] = True
+            for ss, se, p, os_, oe in f["spo"]:
+                if (ss, se) == chosen:
+                    object_labels[row, os_, p, 0] = object_labels[row, oe, p, 1] = 1
+        return {"subject_labels": subject_labels, "object_labels": object_labels, "subject_spans": spans,
+                "has_subject": has_subject}
+
+    @staticmethod
+    def loss(model, batch):
+        subject_logits, object_logits = model(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"],
+                                              batch["subject_spans"])
+        return pointer_loss(subject_logits, object_logits, batch)
+
+    @staticmethod
+    def decode(model, inputs, encs, subject_threshold, object_threshold):
+        """Token triples [(ss, se, p, os, oe)] of each sentence: subjects in order of their start, and per
+        subject its objects by predicate, then start."""
+        ids = inputs[0]
+        states = model.encode(*inputs)
+        sub_probs = probabilities(model.subject_logits(states), SUBJECT_POWER).float().cpu()
+        valid = [valid_positions(e.sequence_ids, ids.shape[1]) for e in encs]
+        # every subject of every sentence in the batch goes through the object head in one pass
+        rows, spans = [], []
+        for row in range(len(encs)):
+            for span in subject_spans(sub_probs[row], valid[row], subject_threshold):
+                rows.append(row)
+                spans.append(span)
+        found = [[] for _ in encs]
+        if not rows:
+            return found
+        obj_logits = model.object_logits(states[torch.tensor(rows, device=ids.device)],
+                                         torch.tensor(spans, device=ids.device))
+        obj_probs = probabilities(obj_logits, OBJECT_POWER).float().cpu()
+        for k, (row, (ss, se)) in enumerate(zip(rows, spans)):
+            objects = object_spans(obj_probs[k], valid[row], object_threshold)
+            found[row] += [(ss, se, p, os_, oe) for p, os_, oe in objects]
+        return found
