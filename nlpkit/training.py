@@ -487,8 +487,11 @@ def make_optimizer(model, tc):
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if p.dim() < 2 or "LayerNorm" in name else decay).append(p)
+    # fused: one kernel for all tensors (CPU and GPU) instead of a Python loop over them; ~10% of a
+    # tiny model's training step on CPU
     return torch.optim.AdamW(
-        [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr
+        [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr,
+        fused=True,
     )
 
 
