@@ -1,5 +1,8 @@
 """Where inference runs, in the conventions of transformers pipelines: `device="auto"|"cpu"|"cuda"|"cuda:1"|0`
-and `dtype="float32"|"bfloat16"|"float16"|"auto"`. `auto` takes a GPU when there is one."""
+and `dtype="float32"|"bfloat16"|"float16"|"auto"`. `auto` takes a GPU when there is one; `eval_mode` for
+the passes themselves."""
+import contextlib
+
 from .errors import NlpkitError
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
@@ -51,3 +54,15 @@ def place(model, device="auto", dtype="auto"):
 def model_device(model):
     """The device of a model's weights (where its inputs must go)."""
     return next(model.parameters()).device
+
+
+@contextlib.contextmanager
+def eval_mode(model):
+    """Dropout off for predicting or scoring, the model's training mode restored afterwards (a trainer
+    evaluates mid-training). Grad mode is the caller's: a streaming decoder yields between its passes."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield
+    finally:
+        model.train(was_training)

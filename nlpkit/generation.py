@@ -82,6 +82,7 @@ from transformers.generation.logits_process import (
 )
 
 from .config import DecodeConfig
+from .devices import eval_mode
 from .errors import NlpkitError
 from .model.backbone import run_bert, supports_cache
 from .model.masks import causal_mask, unilm_mask
@@ -472,18 +473,6 @@ def _beam_search(dec, config, eos_id, rules, groups=None, step_logprobs=None):
 # ---- entry points ---------------------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def _eval_mode(model):
-    """Dropout off while decoding (the decoder's forward passes run under no_grad themselves, so
-    no grad mode leaks out of stream()'s generator between yields)."""
-    was_training = model.training
-    model.eval()
-    try:
-        yield
-    finally:
-        model.train(was_training)
-
-
 def _as_config(config):
     if config is None:
         return DecodeConfig()
@@ -527,7 +516,7 @@ def generate(model, prompts, config=None, *, mask="unilm", eos_id, pad_id, cond=
     prompts = _check_prompts(prompts, model.bert.config.vocab_size)
     _check_positions(model, prompts, config)
     num_outputs = _check_groups(groups, step_logprobs, len(prompts), config)
-    with _eval_mode(model):
+    with eval_mode(model):
         dec = IncrementalDecoder(model, prompts, mask=mask, pad_id=pad_id, cond=cond, use_cache=use_cache)
         rules = LogitsRules(config, eos_id, allowed_tokens, forced_prefix, num_outputs, dec.device)
         if config.beam_size > 1 or step_logprobs is not None:
@@ -556,7 +545,7 @@ def stream(model, prompt, config=None, *, mask="unilm", eos_id, pad_id, cond=Non
         return
     prompts = _check_prompts([prompt], model.bert.config.vocab_size)
     _check_positions(model, prompts, config)
-    with _eval_mode(model):
+    with eval_mode(model):
         dec = IncrementalDecoder(model, prompts, mask=mask, pad_id=pad_id, cond=cond, use_cache=use_cache)
         rules = LogitsRules(config, eos_id, allowed_tokens, forced_prefix, 1, dec.device)
         for tokens, ended in _row_search(dec, config, eos_id, rules, [[]], _generator(config, dec.device)):

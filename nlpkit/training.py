@@ -34,6 +34,7 @@ from .checkpoint import (FINISHED, RESUME, RESUME_DIRS, STATE_FILE, WEIGHTS_FILE
                          plan_run, read_bert_config, read_task_state, read_tensors, save_run, start_run,
                          tied_groups)
 from .data import LengthGroupedBatches, atomic_path, write_json
+from .devices import eval_mode
 from .errors import NlpkitError
 from .telemetry import TRACKER_DIR, RunLog, read_log
 from .tokenizer import Tokenizer
@@ -206,8 +207,7 @@ class Trainer:
 
     def _evaluate_and_keep(self, dev, epoch):
         task, raw, st = self.task, self.raw, self.state
-        with self._ema_weights():
-            raw.eval()
+        with self._ema_weights(), eval_mode(raw):
             metrics, score = {}, None
             if dev:
                 with torch.no_grad():
@@ -219,7 +219,6 @@ class Trainer:
             if improved:
                 st.best, st.best_metrics = score, metrics
                 save_run(self.out, task, raw, self.cfg)
-            raw.train()
         st.history.append({"epoch": epoch, "step": st.step, "metrics": metrics})
         if dev:
             self.log.evaluation(st.step, epoch, metrics)
@@ -487,8 +486,8 @@ def make_optimizer(model, tc):
     for name, p in model.named_parameters():
         if p.requires_grad:
             (no_decay if p.dim() < 2 or "LayerNorm" in name else decay).append(p)
-    # fused: one kernel for all tensors (CPU and GPU) instead of a Python loop over them; ~10% of a
-    # tiny model's training step on CPU
+    # fused: one kernel for all tensors (CPU and GPU) instead of a Python loop over them; 7-9% of a
+    # tiny model's training time on CPU (triples, 1,500 DuIE records: 10.4 s -> 9.4-9.7 s)
     return torch.optim.AdamW(
         [{"params": decay, "weight_decay": tc.weight_decay}, {"params": no_decay, "weight_decay": 0.0}], lr=tc.lr,
         fused=True,

@@ -2,6 +2,7 @@
 import torch
 
 from nlpkit.data import pad, write_jsonl
+from nlpkit.devices import eval_mode
 from nlpkit.errors import NlpkitError
 from nlpkit.model import load_backbone
 from nlpkit.pipelines import Pipeline
@@ -133,20 +134,15 @@ class ClassifyTask(BertTask):
         threshold = self.cfg.threshold if threshold is None else threshold
         model = getattr(model, "module", model)
         device = next(model.parameters()).device
-        was_training = model.training
-        model.eval()
-        try:
-            out = []
-            with torch.inference_mode():
-                for i in range(0, len(records), self.cfg.trainer.eval_batch_size):
-                    chunk = records[i : i + self.cfg.trainer.eval_batch_size]
-                    encs = [self._encoding(r) for r in chunk]
-                    batch = self._inputs([(e.input_ids, e.token_type_ids) for e in encs])
-                    logits = model(*(batch[k].to(device) for k in ("input_ids", "token_type_ids", "attention_mask")))
-                    out += [self._result(p) for p in probabilities(logits, self.cfg.multi_label).cpu().tolist()]
-            return [self._decide(o, threshold) for o in out]
-        finally:
-            model.train(was_training)
+        out = []
+        with eval_mode(model), torch.inference_mode():
+            for i in range(0, len(records), self.cfg.trainer.eval_batch_size):
+                chunk = records[i : i + self.cfg.trainer.eval_batch_size]
+                encs = [self._encoding(r) for r in chunk]
+                batch = self._inputs([(e.input_ids, e.token_type_ids) for e in encs])
+                logits = model(*(batch[k].to(device) for k in ("input_ids", "token_type_ids", "attention_mask")))
+                out += [self._result(p) for p in probabilities(logits, self.cfg.multi_label).cpu().tolist()]
+        return [self._decide(o, threshold) for o in out]
 
     def _result(self, probs):
         return {"scores": {label: round(p, DIGITS) for label, p in zip(self.labels, probs)}}

@@ -6,6 +6,7 @@ import torch
 from torch.nn import functional as F
 
 from nlpkit.data import pad, read_json_lines, require
+from nlpkit.devices import eval_mode
 from nlpkit.errors import NlpkitError
 from nlpkit.model import load_backbone
 from nlpkit.segmentation import get_segmenter
@@ -116,20 +117,15 @@ class MlmTask(BertTask):
             raise NlpkitError("mlm: no text to evaluate on")
         generator = torch.Generator().manual_seed(self.cfg.seed)
         total, correct, count = 0.0, 0, 0
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.inference_mode():
-                for chunk in self.batches(features, self.cfg.trainer.eval_batch_size):
-                    batch = {k: v.to(device) for k, v in self.collate(chunk, generator).items()}
-                    chosen = batch["labels"] != IGNORE
-                    logits = model(batch["input_ids"], batch["attention_mask"], chosen).float()
-                    gold = batch["labels"][chosen]
-                    total += float(F.cross_entropy(logits, gold, reduction="sum"))
-                    correct += int((logits.argmax(-1) == gold).sum())
-                    count += int(gold.numel())
-        finally:
-            model.train(was_training)
+        with eval_mode(model), torch.inference_mode():
+            for chunk in self.batches(features, self.cfg.trainer.eval_batch_size):
+                batch = {k: v.to(device) for k, v in self.collate(chunk, generator).items()}
+                chosen = batch["labels"] != IGNORE
+                logits = model(batch["input_ids"], batch["attention_mask"], chosen).float()
+                gold = batch["labels"][chosen]
+                total += float(F.cross_entropy(logits, gold, reduction="sum"))
+                correct += int((logits.argmax(-1) == gold).sum())
+                count += int(gold.numel())
         loss = total / count
         return {"masked_accuracy": correct / count, "perplexity": math.exp(min(loss, 50.0)), "loss": loss,
                 "masked_tokens": count}
@@ -151,16 +147,11 @@ class MlmTask(BertTask):
         limit = model.bert.config.max_position_embeddings
         inputs = [self._fill_input(r["text"], limit) for r in records]
         out = []
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.inference_mode():
-                for start in range(0, len(inputs), self.cfg.trainer.eval_batch_size):
-                    chunk = inputs[start : start + self.cfg.trainer.eval_batch_size]
-                    out += self._fill(model, device, chunk, [r["text"] for r in records[start : start + len(chunk)]],
-                                      top_k)
-        finally:
-            model.train(was_training)
+        with eval_mode(model), torch.inference_mode():
+            for start in range(0, len(inputs), self.cfg.trainer.eval_batch_size):
+                chunk = inputs[start : start + self.cfg.trainer.eval_batch_size]
+                out += self._fill(model, device, chunk, [r["text"] for r in records[start : start + len(chunk)]],
+                                  top_k)
         return out
 
     def _fill_input(self, text, limit):

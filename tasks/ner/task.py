@@ -4,6 +4,7 @@ import warnings
 import torch
 
 from nlpkit.data import pad, write_jsonl
+from nlpkit.devices import eval_mode
 from nlpkit.errors import NlpkitError
 from nlpkit.model import load_backbone
 from nlpkit.task import BertTask
@@ -112,16 +113,11 @@ class NerTask(BertTask):
         """Entities of each record: [{"text", "start", "end", "type"}], character offsets, end exclusive."""
         model = getattr(model, "module", model)
         batch_size = self.cfg.trainer.eval_batch_size
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.inference_mode():
-                out = []
-                for chunk in self.batches(records, batch_size, "predict"):
-                    out += self._predict_batch(model, [r["text"] for r in chunk])
-                return out
-        finally:
-            model.train(was_training)
+        out = []
+        with eval_mode(model), torch.inference_mode():
+            for chunk in self.batches(records, batch_size, "predict"):
+                out += self._predict_batch(model, [r["text"] for r in chunk])
+        return out
 
     def _predict_batch(self, model, texts):
         device = next(model.parameters()).device

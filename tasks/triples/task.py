@@ -4,6 +4,7 @@ import warnings
 import torch
 
 from nlpkit.data import pad, write_jsonl
+from nlpkit.devices import eval_mode
 from nlpkit.errors import NlpkitError
 from nlpkit.model import load_backbone
 from nlpkit.task import BertTask
@@ -137,19 +138,13 @@ class TriplesTask(BertTask):
                               f"valid: {', '.join(own)}")
         settings = {k: self.cfg[k] if options.get(k) is None else options[k] for k in own}
         model = getattr(model, "module", model)
-        was_training = model.training
-        model.eval()
-        try:
-            with torch.inference_mode():
-                out = []
-                for chunk in self.batches(records, self.cfg.trainer.eval_batch_size, "predict"):
-                    texts = [r["text"] for r in chunk]
-                    encs = [self._encoding(t) for t in texts]
-                    out += self._records(texts, encs, self.head.decode(model, self._inputs(model, encs), encs,
-                                                                       **settings))
-                return out
-        finally:
-            model.train(was_training)
+        out = []
+        with eval_mode(model), torch.inference_mode():
+            for chunk in self.batches(records, self.cfg.trainer.eval_batch_size, "predict"):
+                texts = [r["text"] for r in chunk]
+                encs = [self._encoding(t) for t in texts]
+                out += self._records(texts, encs, self.head.decode(model, self._inputs(model, encs), encs, **settings))
+        return out
 
     def _inputs(self, model, encs):
         """(input_ids, token_type_ids, attention_mask) of the encodings, padded, on the model's device."""
