@@ -63,7 +63,8 @@ Budgets (settings per capability, all printed in the JSON under "settings"):
   medium (the default) the README's table: triples 4,000 / 500, 2 epochs; ner 4,000 / 500
          paragraphs, 3 epochs; classify 8,000 / 1,500, 2 epochs; cond_lm 8,000 / 500 dev, 2 epochs, 64 texts per label;
          jose all 14,408 reviews, 5 epochs; wordcount x6 (33 MB). Other settings as in full. About
-         1.5 hours on 2 cores with --threads 1.
+         an hour on 2 cores with --threads 1 (measured: 41 min for ner,classify,cond_lm,jose at load
+         2-4, 11 min for wordcount,triples idle).
   full   the issue's setting: triples 11,417 train / 1,000 test, 5 epochs, batch 8, lr 1.5e-3;
          ner 17,484 / 1,000 paragraphs, 3 epochs, batch 16, lr 2e-3, max_length 256; classify
          14,408 / 1,500, 3 epochs, batch 16, lr 1e-3; cond_lm 14,408 / 1,500, 3 epochs, batch 32,
@@ -263,8 +264,13 @@ class Bench:
         return nlpkit_vocab(texts, self.folder(f"vocab_{name}")), "Tokenizer.build"
 
     @staticmethod
-    def speed(n_records, epochs, train_s):
-        return n_records * epochs / train_s if train_s else None
+    def timing(n_records, epochs, run, predict_s=None):
+        """A row's speed and times: records/s over the training seconds only, then the run's training CPU,
+        wall and prediction seconds where it reports them (predict_s: measured apart from the run)."""
+        row = {"records_per_s": n_records * epochs / run["train_s"] if run["train_s"] else None,
+               "train_s": run["train_s"]}
+        row.update({k: run[k] for k in ("train_cpu_s", "wall_s", "predict_s") if k in run})
+        return {**row, "predict_s": predict_s} if predict_s is not None else row
 
     # ---- triples ------------------------------------------------------------------------------
     def triples(self):
@@ -293,8 +299,7 @@ class Bench:
                                   f"predict_triples_{head}")
                 preds = [[(t["subject"], t["predicate"], t["object"]) for t in p] for p in pred["predictions"]]
                 own = pred["evaluate"]
-                return {"records_per_s": self.speed(n, s["epochs"], tr["train_s"]), "train_s": tr["train_s"],
-                        "wall_s": tr["wall_s"], "predict_s": pred["predict_s"],
+                return {**self.timing(n, s["epochs"], tr, pred["predict_s"]),
                         **scoring.triple_prf(gold, preds), "nlpkit_evaluate_f1": own.get("f1")}
             self.attempt("triples", f"nlpkit head={head}", one)
 
@@ -305,8 +310,7 @@ class Bench:
                                             "lr": s["lr"], "max_length": s["max_length"], "workdir": str(w)},
                              "casrel")
             preds = [[tuple(t) for t in p] for p in out["predictions"]]
-            return {"records_per_s": self.speed(n, s["epochs"], out["train_s"]), "train_s": out["train_s"],
-                    "train_cpu_s": out["train_cpu_s"], "wall_s": out["wall_s"], "predict_s": out["predict_s"],
+            return {**self.timing(n, s["epochs"], out),
                     **scoring.triple_prf(gold, preds), "n_train_used": out["n_train_used"], "vocab": source,
                     "n_params": out["n_params"]}
         self.attempt("triples", "bert4torch CasRel", peer)
@@ -336,8 +340,7 @@ class Bench:
                                                           "batch_size": 64, "evaluate": test}, f"predict_ner_{head}")
                 preds = [[(e["start"], e["end"], e["type"]) for e in p] for p in pred["predictions"]]
                 own = pred["evaluate"]
-                return {"records_per_s": self.speed(n, s["epochs"], tr["train_s"]), "train_s": tr["train_s"],
-                        "wall_s": tr["wall_s"], "predict_s": pred["predict_s"],
+                return {**self.timing(n, s["epochs"], tr, pred["predict_s"]),
                         **scoring.ner_seqeval(texts, gold, preds), "nlpkit_evaluate_f1": own.get("f1")}
             self.attempt("ner", f"nlpkit head={head}", one)
 
@@ -347,8 +350,7 @@ class Bench:
                                              "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],
                                              "max_length": s["max_length"], "workdir": str(w)}, "ner_crf")
             preds = [[tuple(e) for e in p] for p in out["predictions"]]
-            return {"records_per_s": self.speed(n, s["epochs"], out["train_s"]), "train_s": out["train_s"],
-                    "train_cpu_s": out["train_cpu_s"], "wall_s": out["wall_s"], "predict_s": out["predict_s"],
+            return {**self.timing(n, s["epochs"], out),
                     **scoring.ner_seqeval(texts, gold, preds), "vocab": source, "n_params": out["n_params"]}
         self.attempt("ner", "bert4torch BERT+CRF", peer)
 
@@ -374,8 +376,7 @@ class Bench:
                                                       "batch_size": 64, "evaluate": test}, "predict_classify")
             preds = [p["label"] for p in pred["predictions"]]
             own = pred["evaluate"]
-            return {"records_per_s": self.speed(n, s["epochs"], tr["train_s"]), "train_s": tr["train_s"],
-                    "wall_s": tr["wall_s"], "predict_s": pred["predict_s"], **scoring.accuracy_macro_f1(gold, preds),
+            return {**self.timing(n, s["epochs"], tr, pred["predict_s"]), **scoring.accuracy_macro_f1(gold, preds),
                     "nlpkit_evaluate_accuracy": own.get("accuracy")}
         self.attempt("classify", "nlpkit", ours)
 
@@ -384,8 +385,7 @@ class Bench:
             out = self.child("hf_classify:run", {"train": train, "test": test, "vocab": vocab, "tiny": tiny,
                                                  "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],
                                                  "max_length": s["max_length"], "workdir": str(w)}, "hf_classify")
-            return {"records_per_s": self.speed(n, s["epochs"], out["train_s"]), "train_s": out["train_s"],
-                    "train_cpu_s": out["train_cpu_s"], "wall_s": out["wall_s"], "predict_s": out["predict_s"],
+            return {**self.timing(n, s["epochs"], out),
                     **scoring.accuracy_macro_f1(gold, out["predictions"]), "vocab": source,
                     "n_params": out["n_params"]}
         self.attempt("classify", "transformers Trainer", peer)
@@ -427,8 +427,7 @@ class Bench:
                                                       "evaluate": dev}, "generate_cond_lm")
             own = gen["evaluate"]
             n_gen = sum(len(v) for v in gen["texts"].values())
-            return {"records_per_s": self.speed(n, s["epochs"], tr["train_s"]), "train_s": tr["train_s"],
-                    "wall_s": tr["wall_s"], "dev_perplexity": own.get("perplexity"),
+            return {**self.timing(n, s["epochs"], tr), "dev_perplexity": own.get("perplexity"),
                     "dev_cond_accuracy_likelihood": own.get("cond_accuracy"),
                     "gen_texts_per_s": n_gen / gen["gen_s"] if gen["gen_s"] else None, **judged(gen["texts"])}
         self.attempt("cond_lm", "nlpkit", ours)
@@ -440,9 +439,7 @@ class Bench:
                                             "max_length": s["max_length"], "n": s["generate"], "workdir": str(w)},
                              "cln_lm")
             n_gen = sum(len(v) for v in out["texts"].values())
-            return {"records_per_s": self.speed(n, s["epochs"], out["train_s"]), "train_s": out["train_s"],
-                    "train_cpu_s": out["train_cpu_s"], "wall_s": out["wall_s"],
-                    "dev_perplexity": out["dev_perplexity"],
+            return {**self.timing(n, s["epochs"], out), "dev_perplexity": out["dev_perplexity"],
                     "dev_cond_accuracy_likelihood": out["dev_cond_accuracy_likelihood"],
                     "gen_texts_per_s": n_gen / out["gen_s"] if out["gen_s"] else None, **judged(out["texts"]),
                     "cond_changes_logits": out["cond_changes_logits"], "n_train_pieces": out["n_train_used"],
