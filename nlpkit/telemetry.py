@@ -4,7 +4,9 @@ line) and, with `trainer.log_with=tensorboard|wandb|mlflow|...`, accelerate's tr
 Every `trainer.log_every_steps` optimizer steps one line {"step", "epoch", "loss" (mean over the
 window, over every process), "lr", "grad_norm", "samples_per_second", "elapsed"}; after every
 evaluation one line {"step", "epoch", "eval": {metrics}}. A resumed run first drops the lines past its
-resume point, so the log reads as if the run had never stopped.
+resume point and takes up the window open there (its loss sum, batch and sample counts, kept in the
+resume point), so the log has the lines of an uninterrupted run: equal but for the wall-clock fields
+`samples_per_second` and `elapsed`.
 """
 import json
 import math
@@ -30,14 +32,19 @@ def read_log(run_dir):
 class RunLog:
     """Accumulates the training window on every process; the main process writes the lines."""
 
-    def __init__(self, accelerator, out, cfg, resume_step=0):
+    def __init__(self, accelerator, out, cfg, resume_step=0, window=None):
+        """`window`: this process's `window()` as saved in the resume point (None: an empty one)."""
         self.acc, self.out, self.every = accelerator, Path(out), cfg.trainer.log_every_steps
         self.trackers = bool(cfg.trainer.log_with)
         self.loss_sum, self.batches, self.samples = 0.0, 0, 0
         self.window_started = self.started = time.time()
         self.elapsed_before = 0.0
+        if window:  # the window open at the resume point goes on: its sums and its seconds so far
+            self.loss_sum, self.batches, self.samples = window["loss_sum"], window["batches"], window["samples"]
+            self.window_started -= window["seconds"]
         if accelerator.is_main_process:
-            self.elapsed_before = self._truncate(resume_step)
+            kept = self._truncate(resume_step)
+            self.elapsed_before = window["elapsed"] if window else kept
             self.file = open(self.out / LOG_FILE, "a", encoding="utf-8")
         if self.trackers:
             from omegaconf import OmegaConf
@@ -54,6 +61,12 @@ class RunLog:
         kept = [r for r in read_log(self.out) if r["step"] <= resume_step]
         path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in kept), encoding="utf-8")
         return max((r.get("elapsed", 0.0) for r in kept), default=0.0)
+
+    def window(self):
+        """The open window (for a resume point): a resumed run logs it as if it had never stopped."""
+        now = time.time()
+        return {"loss_sum": self.loss_sum, "batches": self.batches, "samples": self.samples,
+                "seconds": now - self.window_started, "elapsed": self.elapsed_before + now - self.started}
 
     def batch(self, loss, n_samples):
         self.loss_sum += float(loss)

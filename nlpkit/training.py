@@ -78,7 +78,8 @@ def _train(task, cfg):
     if accelerator.is_main_process:
         start_run(out, cfg, fresh=point is None)  # nlpkit.yaml, and no metrics.json until the end
     accelerator.wait_for_everyone()
-    t.log = RunLog(accelerator, out, cfg, resume_step=t.state.step)
+    t.log = RunLog(accelerator, out, cfg, resume_step=t.state.step,
+                   window=point.log_windows[accelerator.process_index] if point and point.log_windows else None)
 
     st = t.state
     bar = tqdm(total=total, initial=st.step, disable=not (t.main and tc.progress), desc=f"train {task.name}",
@@ -591,7 +592,7 @@ def _rng_state(device):
     return state
 
 
-def write_resume_point(t, rng):
+def write_resume_point(t, rng, log_windows):
     """Write the resume point into resume.new/, then swap it in for resume/: a run killed at any
     moment leaves one whole point (resume/, else resume.new/ or resume.old/, each with trainer.json)."""
     new, final, old = (t.out / name for name in (RESUME_NEW, RESUME_DIR, RESUME_OLD))
@@ -609,12 +610,29 @@ def write_resume_point(t, rng):
         torch.save(extra, tmp)
     # trainer.json last: its presence marks a complete point
     write_json(new / "trainer.json", {"state": asdict(t.state), "scheduler": t.scheduler.state_dict(),
-                                      "processes": t.accelerator.num_processes})
+                                      "processes": t.accelerator.num_processes, "log_window": log_windows})
     shutil.rmtree(old, ignore_errors=True)
     if final.exists():
         os.replace(final, old)
     os.replace(new, final)
     shutil.rmtree(old, ignore_errors=True)
+
+
+def _log_windows(windows, processes):
+    """trainer.json's log_window: one RunLog.window() per process, or None (a point from before it)."""
+    if windows is None:
+        return None
+    keys = {"loss_sum": float, "batches": int, "samples": int, "seconds": float, "elapsed": float}
+    ok = isinstance(windows, list) and len(windows) == processes and all(
+        isinstance(w, dict) and sorted(w) == sorted(keys) and all(_window_value(k, w[k]) for k in keys)
+        for w in windows)
+    if not ok:
+        raise ValueError(f"log_window: expected {processes} x {{{', '.join(keys)}}} (counts and seconds >= 0)")
+    return [{k: cast(w[k]) for k, cast in keys.items()} for w in windows]
+
+
+def _window_value(key, v):
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and (key == "loss_sum" or v >= 0)
 
 
 @contextlib.contextmanager
@@ -640,6 +658,7 @@ class ResumePoint:
     processes: int
     saved: dict  # optimizer.pt: the optimizer, every process's RNG states, the grad scaler
     bert_config: Any
+    log_windows: Optional[list] = None  # each process's open log window (points before it had none)
 
     @classmethod
     def find(cls, out, cfg):
@@ -656,6 +675,7 @@ class ResumePoint:
             trainer = json.loads(path.read_text(encoding="utf-8"))
             state = TrainerState.from_dict(trainer["state"])
             scheduler, processes = dict(trainer["scheduler"]), int(trainer["processes"])
+            windows = _log_windows(trainer.get("log_window"), processes)
         path = folder / "optimizer.pt"
         with _resume_file(path):
             saved = torch.load(path, map_location="cpu", weights_only=True)  # never unpickles code
@@ -665,7 +685,7 @@ class ResumePoint:
         for name in needed:
             if not (folder / name).exists():
                 raise NlpkitError(f"{folder / name}: missing from the resume point; pass overwrite=true to start over")
-        return cls(folder, state, scheduler, processes, saved, read_bert_config(folder))
+        return cls(folder, state, scheduler, processes, saved, read_bert_config(folder), windows)
 
     def restore(self, t):
         """Put the trainer where the point left off."""

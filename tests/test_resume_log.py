@@ -1,0 +1,65 @@
+"""A resumed run writes the same log.jsonl as an uninterrupted one, line by line, even when a logging
+window spans the resume point (its running sums travel in the resume point)."""
+import json
+
+import pytest
+
+from helpers import small_tsv
+from nlpkit.errors import NlpkitError
+from nlpkit.telemetry import read_log
+from nlpkit.training import train_task
+from test_training import Seq2Seq, _cfg, _run_interrupted
+
+TIMING = ("samples_per_second", "elapsed")  # wall-clock: differ between any two runs
+
+
+def _cfg3(out, data, *extra):
+    dev = small_tsv(data.parent, n=8, name="dev.tsv")
+    return _cfg(out, data, f"data.dev={dev}", "trainer.epochs=3", "trainer.log_every_steps=3", *extra)
+
+
+def _train(out, data, *extra):
+    cfg = _cfg3(out, data, *extra)
+    train_task(Seq2Seq(cfg), cfg)
+
+
+def _lines(run):
+    return [{k: v for k, v in r.items() if k not in TIMING} for r in read_log(run)]
+
+
+# 40 records, batch 8: 5 steps an epoch, 15 in all, a log line every 3 steps.
+# Killed after step 6, resumed from the epoch-1 point (step 5): the step-6 window holds steps 4, 5, 6.
+# Killed after step 9, resumed from the save_every_steps point at step 8: the step-9 window holds 7-9.
+@pytest.mark.parametrize("killed_at,extra", [(6, []), (9, ["trainer.save_every_steps=4"])])
+def test_resumed_log_equals_uninterrupted_log(tmp_path, killed_at, extra):
+    data = small_tsv(tmp_path)
+    _train(tmp_path / "full", data, *extra)
+    part = tmp_path / "part"
+    _run_interrupted(_cfg3(part, data, *extra), killed_at)
+    point = json.loads((part / "resume" / "trainer.json").read_text())
+    assert point["state"]["step"] % 3 != 0 and point["log_window"][0]["batches"] > 0  # a window spans it
+    _train(part, data, "resume=true", *extra)
+    full, resumed = _lines(tmp_path / "full"), _lines(part)
+    assert len(full) == 5 + 3  # 5 training lines, 3 evaluations (one an epoch)
+    for a, b in zip(full, resumed):
+        assert a == b
+    assert len(resumed) == len(full)
+    assert [r["elapsed"] for r in read_log(part) if "elapsed" in r] == sorted(
+        r["elapsed"] for r in read_log(part) if "elapsed" in r)  # the clock continues, never goes back
+
+
+def test_a_resume_point_without_a_log_window_still_resumes(tmp_path):
+    """Points written before the window was kept resume too (the spanning window then starts empty);
+    a malformed window is one line naming the file."""
+    data = small_tsv(tmp_path)
+    part = tmp_path / "part"
+    _run_interrupted(_cfg3(part, data), 6)
+    path = part / "resume" / "trainer.json"
+    point = json.loads(path.read_text())
+    path.write_text(json.dumps({**point, "log_window": [{"loss_sum": 1.0}]}))
+    with pytest.raises(NlpkitError, match="trainer.json: cannot resume from this file .*log_window"):
+        _train(part, data, "resume=true")
+    del point["log_window"]
+    path.write_text(json.dumps(point))
+    _train(part, data, "resume=true")
+    assert [r["step"] for r in read_log(part) if "loss" in r] == [3, 6, 9, 12, 15]
