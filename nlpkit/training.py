@@ -168,6 +168,7 @@ class Trainer:
     total: int  # optimizer steps of the whole run
     state: TrainerState = field(default_factory=TrainerState)
     log: Optional[RunLog] = None
+    positions: int = 0  # token positions (padding included) this process trained on since it started
 
     @property
     def raw(self):
@@ -185,6 +186,8 @@ class Trainer:
             loss = self.task.loss(self.model, batch)
             acc.backward(loss / self.cfg.trainer.grad_accum)
         self.log.batch(loss.detach(), _batch_size(batch))
+        ids = batch.get("input_ids")
+        self.positions += ids.numel() if torch.is_tensor(ids) else 0
         return loss
 
     def optimizer_step(self):
@@ -248,10 +251,13 @@ class Trainer:
     def finish(self, seconds):
         """metrics.json (once, by the main process) marks the run finished; the resume point goes."""
         self.log.close()
+        # every process's padded positions: tokens/s that compares engines, not batching policies
+        positions = int(self.accelerator.reduce(torch.tensor(self.positions, device=self.accelerator.device), "sum"))
         if self.main:
             st = self.state
             finish_run(self.out, {**st.best_metrics, "steps": st.step, "history": st.history,
-                                  "processes": self.accelerator.num_processes, "train_seconds": round(seconds, 2)})
+                                  "processes": self.accelerator.num_processes, "train_seconds": round(seconds, 2),
+                                  "train_positions": positions})
             _say(self.summary(seconds))
         self.accelerator.wait_for_everyone()
         self.accelerator.end_training()

@@ -107,7 +107,7 @@ BUDGETS = {
         "triples": {"train": 2000, "test": 300, "epochs": 1, "batch_size": 8, "lr": 1.5e-3, "max_length": 128},
         "ner": {"train": 2000, "test": 300, "epochs": 1, "batch_size": 16, "lr": 2e-3, "max_length": 256},
         "classify": {"train": 4000, "test": 500, "epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 128},
-        "cond_lm": {"train": 4000, "dev": 300, "epochs": 1, "batch_size": 32, "lr": 5e-3, "max_length": 128,
+        "cond_lm": {"train": 4000, "test": 300, "epochs": 1, "batch_size": 32, "lr": 5e-3, "max_length": 128,
                     "generate": 32},
         "jose": {"docs": 5000, "epochs": 5},
         "wordcount": {"copies": 1},
@@ -116,7 +116,7 @@ BUDGETS = {
         "triples": {"train": 4000, "test": 500, "epochs": 2, "batch_size": 8, "lr": 1.5e-3, "max_length": 128},
         "ner": {"train": 4000, "test": 500, "epochs": 3, "batch_size": 16, "lr": 2e-3, "max_length": 256},
         "classify": {"train": 8000, "test": 1500, "epochs": 2, "batch_size": 16, "lr": 1e-3, "max_length": 128},
-        "cond_lm": {"train": 8000, "dev": 500, "epochs": 2, "batch_size": 32, "lr": 5e-3, "max_length": 128,
+        "cond_lm": {"train": 8000, "test": 500, "epochs": 2, "batch_size": 32, "lr": 5e-3, "max_length": 128,
                     "generate": 64},
         "jose": {"docs": None, "epochs": 5},
         "wordcount": {"copies": 6},
@@ -125,13 +125,55 @@ BUDGETS = {
         "triples": {"train": None, "test": None, "epochs": 5, "batch_size": 8, "lr": 1.5e-3, "max_length": 128},
         "ner": {"train": None, "test": None, "epochs": 3, "batch_size": 16, "lr": 2e-3, "max_length": 256},
         "classify": {"train": None, "test": None, "epochs": 3, "batch_size": 16, "lr": 1e-3, "max_length": 128},
-        "cond_lm": {"train": None, "dev": None, "epochs": 3, "batch_size": 32, "lr": 5e-3, "max_length": 128,
+        "cond_lm": {"train": None, "test": None, "epochs": 3, "batch_size": 32, "lr": 5e-3, "max_length": 128,
                     "generate": 200},
         "jose": {"docs": None, "epochs": 10},
         "wordcount": {"copies": 6},
     },
 }
 NER_HEADS = ("crf", "softmax", "global_pointer")
+SWEEP_FACTORS = (0.5, 1.0, 2.0)  # x the budget's rate: every trained system gets the same three rates
+SELECT = {"triples": ("f1", max), "ner": ("f1", max), "classify": ("accuracy", max), "cond_lm": ("perplexity", min)}
+CHECK_TEXTS = 200  # a peer's token ids must equal nlpkit's on this many training texts before it trains
+LIBRARIES = ("torch", "transformers", "tokenizers", "accelerate", "datasets", "bert4torch", "torch4keras", "gensim",
+             "jieba", "numba", "scikit-learn", "numpy")
+SYSTEM_LIBRARIES = (  # (part of a system's name, the libraries its row comes from)
+    ("nlpkit", ("torch", "transformers", "tokenizers", "accelerate", "datasets", "jieba", "numba")),
+    ("bert4torch", ("torch", "bert4torch", "torch4keras")),
+    ("Trainer", ("torch", "transformers", "tokenizers", "accelerate", "datasets")),
+    ("gensim", ("gensim", "numpy")), ("jieba", ("jieba",)))
+
+
+def sweep_rates(rate):
+    return [float(f"{rate * f:.6g}") for f in SWEEP_FACTORS]
+
+
+def versions(names=LIBRARIES):
+    from importlib import metadata
+
+    out = {}
+    for name in names:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def libraries_of(system):
+    names = sorted({lib for part, libs in SYSTEM_LIBRARIES if part in system for lib in libs})
+    return versions(names)
+
+
+def git_commit():
+    """nlpkit's commit, "+dirty" when tracked files differ from it; None outside a git checkout."""
+    def git(*cmd):
+        return subprocess.run(["git", *cmd], cwd=SCRIPTS, capture_output=True, text=True)
+    head = git("rev-parse", "HEAD")
+    if head.returncode != 0:
+        return None
+    dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
+    return head.stdout.strip() + ("+dirty" if dirty else "")
 
 
 def say(message):
@@ -175,6 +217,14 @@ def first_paragraphs(src, n, dst):
 
 
 # ---- the run ------------------------------------------------------------------------------------
+class Split:
+    """One training file and the file it is scored on: the sweep's (a train subset, scored on dev, 1 epoch)
+    or the reported run's (the budget's train subset, scored on test)."""
+
+    def __init__(self, name, train, scored, epochs, n_train):
+        self.name, self.train, self.scored, self.epochs, self.n_train = name, train, scored, epochs, n_train
+
+
 class Bench:
     def __init__(self, args):
         self.args = args
@@ -183,10 +233,11 @@ class Bench:
         self.work = Path(args.workdir or tempfile.mkdtemp(prefix="bench_real_"))
         self.work.mkdir(parents=True, exist_ok=True)
         self.log = self.work / "bench_real.log"
-        self.results, self.settings, self.notes = {}, {}, []
+        self.results, self.settings, self.notes, self.sweeps = {}, {}, [], {}
+        self.split_runs = {}  # (capability, split name) -> an nlpkit run trained on that split's file
 
-    def setting(self, cap):
-        s = dict(BUDGETS[self.args.budget][cap])
+    def setting(self, cap, budget=None):
+        s = dict(BUDGETS[budget or self.args.budget][cap])
         lim = self.args.limit
         if lim:
             for key in ("train", "test", "dev", "docs"):
@@ -194,10 +245,25 @@ class Bench:
                     s[key] = lim if s[key] is None else min(s[key], lim)
             if "generate" in s:
                 s["generate"] = min(s["generate"], 8)
-        if self.args.epochs and "epochs" in s:
+        if self.args.epochs and "epochs" in s and budget is None:
             s["epochs"] = self.args.epochs
-        self.settings[cap] = s
+        if budget is None:
+            self.settings[cap] = s
         return s
+
+    def splits(self, cap, subset, folder, names):
+        """The sweep split (small budget's sizes of train and dev, 1 epoch) and the reported split.
+        names: {"train", "dev", "test"} files in data/real/...; subset(src, n, dst) takes the first n records."""
+        s, small = self.setting(cap), self.setting(cap, "small")
+        ext = Path(names["train"]).suffix
+        final = Split("final", subset(names["train"], s["train"], folder / f"train_final{ext}"),
+                      subset(names["test"], s["test"], folder / f"test_final{ext}"), s["epochs"], 0)
+        sweep = Split("sweep", subset(names["train"], small["train"], folder / f"train_sweep{ext}"),
+                      subset(names["dev"], small["test"], folder / f"dev_sweep{ext}"), 1, 0)
+        if self.args.sweep:
+            s["sweep"] = {"train": small["train"], "dev": small["test"], "epochs": 1, "rates": sweep_rates(s["lr"]),
+                          "picked_by": SELECT[cap][0]}
+        return s, sweep, final
 
     def folder(self, name):
         p = self.work / name
@@ -222,20 +288,22 @@ class Bench:
             raise RuntimeError(f"{target} failed (exit {proc.returncode}): {last} (log {self.log}):\n  "
                                + "\n  ".join(tail))
         out = json.loads(result_path.read_text(encoding="utf-8"))
+        if "input_mismatch" in out:
+            raise RuntimeError(f"inputs differ from nlpkit's, not trained: {out['input_mismatch']}")
         out["wall_s"] = time.perf_counter() - t0
         return out
 
     def add(self, cap, system, row):
         self.results.setdefault(cap, {})[system] = row
 
-    def attempt(self, cap, system, fn):
-        """Run one system; a failure becomes an error row, the benchmark goes on."""
-        skip = next((part for part in self.args.skip or () if part in system), None)
-        if skip:
-            self.add(cap, system, {"skipped": f"--skip {skip}"})
-            return None
+    def skipped(self, system):
+        return next((part for part in self.args.skip or () if part in system), None)
+
+    def attempt(self, cap, system, fn, store=True):
+        """Run one system; a failure becomes an error row, the benchmark goes on. Every row carries the
+        machine's load average at its start and end and the versions of the libraries that made it."""
         say(f"{cap}: {system} ...")
-        t0 = time.perf_counter()
+        t0, load0 = time.perf_counter(), os.getloadavg()[0]
         try:
             row = fn()
         except Exception as e:  # noqa: BLE001 -- one system's failure must not stop the others
@@ -243,171 +311,224 @@ class Bench:
             say(f"{cap}: {system} FAILED: {msg}")
             row = {"error": msg.splitlines()[0][:300]}
         if row is not None:
-            self.add(cap, system, row)
+            row.update(load_avg_start=round(load0, 2), load_avg_end=round(os.getloadavg()[0], 2),
+                       libraries=libraries_of(system))
+            if store:
+                self.add(cap, system, row)
             shown = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in row.items()
                      if not isinstance(v, (dict, list))}
             say(f"{cap}: {system} done in {time.perf_counter() - t0:.0f}s: {json.dumps(shown, ensure_ascii=False)}")
         return row
 
+    def tuned(self, cap, system, fn, s, sweep, final):
+        """The same learning-rate rule for every system: with the sweep (default), fn(sweep, rate) for each
+        of the budget's rate x SWEEP_FACTORS, the best dev score picks the rate (ties: the lower rate), and
+        fn(final, rate) is the reported row; with --no-sweep, the budget's rate."""
+        skip = self.skipped(system)
+        if skip:
+            self.add(cap, system, {"skipped": f"--skip {skip}"})
+            return
+        rate, scores = s["lr"], None
+        if self.args.sweep:
+            metric, best = SELECT[cap]
+            rows = {r: self.attempt(cap, f"{system} [sweep lr={r:g}]", lambda r=r: fn(sweep, r), store=False)
+                    for r in sweep_rates(s["lr"])}
+            self.sweeps.setdefault(cap, {})[system] = rows
+            scores = {r: row.get(metric) for r, row in rows.items() if row and row.get(metric) is not None}
+            if not scores:
+                self.add(cap, system, {"error": "every rate of the sweep failed"})
+                return
+            rate = best(sorted(scores), key=scores.get)
+        self.attempt(cap, system, lambda: {"lr": rate, "sweep_dev": scores, **fn(final, rate)})
+
     # ---- shared steps ------------------------------------------------------------------------
-    def nlpkit_run(self, task, train, settings, name):
-        run_dir = self.folder("runs") / name
-        trained = nlpkit_side.train(task, train, run_dir, settings, self.threads, self.log)
+    def nlpkit_run(self, cap, task, split, settings, name):
+        run_dir = self.folder("runs") / f"{name}_{split.name}_lr{settings['trainer.lr']:g}"
+        trained = nlpkit_side.train(task, split.train, run_dir, settings, self.threads, self.log)
+        self.split_runs.setdefault((cap, split.name), run_dir)
         return run_dir, trained
 
-    def peer_vocab(self, run_dirs, texts, name):
-        """The vocabulary nlpkit used for this training file (the vocab.txt of its run), or the same
-        build (Tokenizer.build on the training texts) when no nlpkit run finished."""
-        for run in run_dirs:
-            if (Path(run) / "vocab.txt").exists():
-                return str(Path(run) / "vocab.txt"), "nlpkit run"
-        return nlpkit_vocab(texts, self.folder(f"vocab_{name}")), "Tokenizer.build"
+    def reference(self, cap, split, texts, labels, labels_key, max_length):
+        """What a peer must see: the vocabulary of nlpkit's run on this split's training file, nlpkit's token
+        ids of its first CHECK_TEXTS training texts and nlpkit's label set (the run's task_state.json).
+        Without a finished nlpkit run, the same vocabulary build (Tokenizer.build) and the data's labels."""
+        from nlpkit.tokenizer import Tokenizer
+
+        run = self.split_runs.get((cap, split.name))
+        if run is not None and (Path(run) / "vocab.txt").exists():
+            folder, source = Path(run), f"nlpkit run {Path(run).name}"
+            state = json.loads((folder / "task_state.json").read_text(encoding="utf-8"))
+            labels = state[labels_key]
+        else:
+            folder = Path(nlpkit_vocab(texts, self.folder(f"vocab_{cap}_{split.name}"))).parent
+            source = "Tokenizer.build (no nlpkit run finished)"
+        tok = Tokenizer.from_dir(folder)
+        check = texts[:CHECK_TEXTS]
+        ids = [tok.encode(t, maxlen=max_length).input_ids for t in check]
+        return {"vocab": str(folder / "vocab.txt"),
+                "check": {"texts": check, "ids": ids, "labels": sorted(map(str, labels)), "source": source}}
 
     @staticmethod
     def timing(n_records, epochs, run, predict_s=None):
-        """A row's speed and times: records/s over the training seconds only, then the run's training CPU,
-        wall and prediction seconds where it reports them (predict_s: measured apart from the run)."""
-        row = {"records_per_s": n_records * epochs / run["train_s"] if run["train_s"] else None,
-               "train_s": run["train_s"]}
+        """A row's speed and times: records/s and padded token positions/s over the training seconds only,
+        then the run's training CPU, wall and prediction seconds where it reports them."""
+        secs, positions = run["train_s"], run.get("train_positions")
+        row = {"records_per_s": n_records * epochs / secs if secs else None,
+               "positions_per_s": positions / secs if secs and positions else None,
+               "train_positions": positions, "train_s": secs}
         row.update({k: run[k] for k in ("train_cpu_s", "wall_s", "predict_s") if k in run})
         return {**row, "predict_s": predict_s} if predict_s is not None else row
 
     # ---- triples ------------------------------------------------------------------------------
     def triples(self):
-        s = self.setting("triples")
         d, w = self.data / "duie", self.folder("triples")
-        train = first_lines(d / "train.jsonl", s["train"], w / "train.jsonl")
-        test = first_lines(d / "test.jsonl", s["test"], w / "test.jsonl")
+        s, sweep, final = self.splits("triples", first_lines, w, {
+            "train": d / "train.jsonl", "dev": d / "dev.jsonl", "test": d / "test.jsonl"})
         schema = str(d / "schema.jsonl")
-        train_rows, test_rows = read_jsonl(train), read_jsonl(test)
-        n, texts = len(train_rows), [r["text"] for r in test_rows]
-        gold = [[(t["subject"], t["predicate"], t["object"]) for t in r["spo_list"]] for r in test_rows]
-        s.update(n_train=n, n_test=len(test_rows))
-        keys = nlpkit_side.config_keys("triples")
-        tiny = nlpkit_side.tiny_size("triples")
-        s["tiny"] = tiny
-        heads = keys["head"][1]  # every head the triples config offers (casrel, gplinker)
-        base = {"trainer.epochs": s["epochs"], "trainer.batch_size": s["batch_size"], "trainer.lr": s["lr"],
-                "max_length": s["max_length"], "schema": schema}
-        runs = []
-        for head in heads:
-            def one(head=head):
-                run_dir, tr = self.nlpkit_run("triples", train, {**base, "head": head}, f"triples_{head}")
-                runs.append(run_dir)
-                pred = self.child("nlpkit_side:predict", {"task": "triples", "run": str(run_dir), "inputs": texts,
-                                                          "batch_size": 64, "evaluate": test},
-                                  f"predict_triples_{head}")
-                preds = [[(t["subject"], t["predicate"], t["object"]) for t in p] for p in pred["predictions"]]
-                own = pred["evaluate"]
-                return {**self.timing(n, s["epochs"], tr, pred["predict_s"]),
-                        **scoring.triple_prf(gold, preds), "nlpkit_evaluate_f1": own.get("f1")}
-            self.attempt("triples", f"nlpkit head={head}", one)
+        tiny = s["tiny"] = nlpkit_side.tiny_size("triples")
+        heads = nlpkit_side.config_keys("triples")["head"][1]  # every head the triples config offers
 
-        def peer():
-            vocab, source = self.peer_vocab(runs, [r["text"] for r in train_rows], "triples")
-            out = self.child("casrel:run", {"train": train, "test": test, "schema": schema, "vocab": vocab,
-                                            "tiny": tiny, "epochs": s["epochs"], "batch_size": s["batch_size"],
-                                            "lr": s["lr"], "max_length": s["max_length"], "workdir": str(w)},
-                             "casrel")
+        def data(split):
+            train_rows, rows = read_jsonl(split.train), read_jsonl(split.scored)
+            split.n_train = len(train_rows)
+            gold = [[(t["subject"], t["predicate"], t["object"]) for t in r["spo_list"]] for r in rows]
+            return [r["text"] for r in train_rows], [r["text"] for r in rows], gold
+        split_data = {sp.name: data(sp) for sp in (sweep, final)}
+        s.update(n_train=final.n_train, n_test=len(split_data["final"][2]), n_sweep_train=sweep.n_train)
+
+        for head in heads:
+            def one(sp, lr, head=head):
+                _, texts, gold = split_data[sp.name]
+                run_dir, tr = self.nlpkit_run("triples", "triples", sp, {
+                    "trainer.epochs": sp.epochs, "trainer.batch_size": s["batch_size"], "trainer.lr": lr,
+                    "max_length": s["max_length"], "schema": schema, "head": head}, f"triples_{head}")
+                pred = self.child("nlpkit_side:predict", {
+                    "task": "triples", "run": str(run_dir), "inputs": texts, "batch_size": 64,
+                    "evaluate": sp.scored if sp is final else None}, f"predict_triples_{head}_{sp.name}")
+                preds = [[(t["subject"], t["predicate"], t["object"]) for t in p] for p in pred["predictions"]]
+                own = pred.get("evaluate") or {}
+                return {**self.timing(sp.n_train, sp.epochs, tr, pred["predict_s"]),
+                        **scoring.triple_prf(gold, preds), **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
+            self.tuned("triples", f"nlpkit head={head}", one, s, sweep, final)
+
+        def peer(sp, lr):
+            train_texts, _, gold = split_data[sp.name]
+            ref = self.reference("triples", sp, train_texts, {r["predicate"] for r in read_jsonl(schema)},
+                                 "predicates", s["max_length"])
+            out = self.child("casrel:run", {**ref, "train": sp.train, "test": sp.scored, "schema": schema,
+                                            "tiny": tiny, "epochs": sp.epochs, "batch_size": s["batch_size"],
+                                            "lr": lr, "max_length": s["max_length"], "workdir": str(w)},
+                             f"casrel_{sp.name}")
             preds = [[tuple(t) for t in p] for p in out["predictions"]]
-            return {**self.timing(n, s["epochs"], out),
-                    **scoring.triple_prf(gold, preds), "n_train_used": out["n_train_used"], "vocab": source,
+            return {**self.timing(sp.n_train, sp.epochs, out), **scoring.triple_prf(gold, preds),
+                    "n_train_used": out["n_train_used"], "inputs_checked": out["inputs_checked"],
                     "n_params": out["n_params"]}
-        self.attempt("triples", "bert4torch CasRel", peer)
+        self.tuned("triples", "bert4torch CasRel", peer, s, sweep, final)
 
     # ---- ner ----------------------------------------------------------------------------------
     def ner(self):
-        s = self.setting("ner")
         d, w = self.data / "peoples_daily" / "ner", self.folder("ner")
-        train = first_paragraphs(d / "train.txt", s["train"], w / "train.txt")
-        test = first_paragraphs(d / "test.txt", s["test"], w / "test.txt")
-        train_rows, test_rows = read_bio(train), read_bio(test)
-        n = len(train_rows)
-        texts, gold = [t for t, _ in test_rows], [g for _, g in test_rows]
-        s.update(n_train=n, n_test=len(test_rows))
+        s, sweep, final = self.splits("ner", first_paragraphs, w, {
+            "train": d / "train.txt", "dev": d / "dev.txt", "test": d / "test.txt"})
+        tiny = s["tiny"] = nlpkit_side.tiny_size("ner")
         keys = nlpkit_side.config_keys("ner")
-        tiny = nlpkit_side.tiny_size("ner")
-        s["tiny"] = tiny
         heads = keys["head"][1] if "head" in keys and keys["head"][1] else list(NER_HEADS)
-        base = {"trainer.epochs": s["epochs"], "trainer.batch_size": s["batch_size"], "trainer.lr": s["lr"],
-                "max_length": s["max_length"]}
-        runs = []
-        for head in heads:
-            def one(head=head):
-                run_dir, tr = self.nlpkit_run("ner", train, {**base, "head": head}, f"ner_{head}")
-                runs.append(run_dir)
-                pred = self.child("nlpkit_side:predict", {"task": "ner", "run": str(run_dir), "inputs": texts,
-                                                          "batch_size": 64, "evaluate": test}, f"predict_ner_{head}")
-                preds = [[(e["start"], e["end"], e["type"]) for e in p] for p in pred["predictions"]]
-                own = pred["evaluate"]
-                return {**self.timing(n, s["epochs"], tr, pred["predict_s"]),
-                        **scoring.ner_seqeval(texts, gold, preds), "nlpkit_evaluate_f1": own.get("f1")}
-            self.attempt("ner", f"nlpkit head={head}", one)
 
-        def peer():
-            vocab, source = self.peer_vocab(runs, [t for t, _ in train_rows], "ner")
-            out = self.child("ner_crf:run", {"train": train, "test": test, "vocab": vocab, "tiny": tiny,
-                                             "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],
-                                             "max_length": s["max_length"], "workdir": str(w)}, "ner_crf")
+        def data(split):
+            train_rows, rows = read_bio(split.train), read_bio(split.scored)
+            split.n_train = len(train_rows)
+            return [t for t, _ in train_rows], [t for t, _ in rows], [g for _, g in rows]
+        split_data = {sp.name: data(sp) for sp in (sweep, final)}
+        s.update(n_train=final.n_train, n_test=len(split_data["final"][1]), n_sweep_train=sweep.n_train)
+
+        for head in heads:
+            def one(sp, lr, head=head):
+                _, texts, gold = split_data[sp.name]
+                run_dir, tr = self.nlpkit_run("ner", "ner", sp, {
+                    "trainer.epochs": sp.epochs, "trainer.batch_size": s["batch_size"], "trainer.lr": lr,
+                    "max_length": s["max_length"], "head": head}, f"ner_{head}")
+                pred = self.child("nlpkit_side:predict", {
+                    "task": "ner", "run": str(run_dir), "inputs": texts, "batch_size": 64,
+                    "evaluate": sp.scored if sp is final else None}, f"predict_ner_{head}_{sp.name}")
+                preds = [[(e["start"], e["end"], e["type"]) for e in p] for p in pred["predictions"]]
+                own = pred.get("evaluate") or {}
+                return {**self.timing(sp.n_train, sp.epochs, tr, pred["predict_s"]),
+                        **scoring.ner_seqeval(texts, gold, preds), **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
+            self.tuned("ner", f"nlpkit head={head}", one, s, sweep, final)
+
+        def peer(sp, lr):
+            train_texts, texts, gold = split_data[sp.name]
+            types = {t for _, spans in read_bio(sp.train) for *_, t in spans}
+            ref = self.reference("ner", sp, train_texts, types, "types", s["max_length"])
+            out = self.child("ner_crf:run", {**ref, "train": sp.train, "test": sp.scored, "tiny": tiny,
+                                             "epochs": sp.epochs, "batch_size": s["batch_size"], "lr": lr,
+                                             "max_length": s["max_length"], "workdir": str(w)}, f"ner_crf_{sp.name}")
             preds = [[tuple(e) for e in p] for p in out["predictions"]]
-            return {**self.timing(n, s["epochs"], out),
-                    **scoring.ner_seqeval(texts, gold, preds), "vocab": source, "n_params": out["n_params"]}
-        self.attempt("ner", "bert4torch BERT+CRF", peer)
+            return {**self.timing(sp.n_train, sp.epochs, out), **scoring.ner_seqeval(texts, gold, preds),
+                    "inputs_checked": out["inputs_checked"], "n_params": out["n_params"]}
+        self.tuned("ner", "bert4torch BERT+CRF", peer, s, sweep, final)
 
     # ---- classify -----------------------------------------------------------------------------
     def classify(self):
-        s = self.setting("classify")
         d, w = self.data / "reviews", self.folder("classify")
-        train = first_lines(d / "train.tsv", s["train"], w / "train.tsv")
-        test = first_lines(d / "test.tsv", s["test"], w / "test.tsv")
-        train_rows, test_rows = read_tsv(train), read_tsv(test)
-        n, texts, gold = len(train_rows), [t for t, _ in test_rows], [y for _, y in test_rows]
-        s.update(n_train=n, n_test=len(test_rows))
-        tiny = nlpkit_side.tiny_size("classify")
-        s["tiny"] = tiny
-        runs = []
+        s, sweep, final = self.splits("classify", first_lines, w, {
+            "train": d / "train.tsv", "dev": d / "dev.tsv", "test": d / "test.tsv"})
+        tiny = s["tiny"] = nlpkit_side.tiny_size("classify")
 
-        def ours():
-            run_dir, tr = self.nlpkit_run("classify", train, {
-                "trainer.epochs": s["epochs"], "trainer.batch_size": s["batch_size"], "trainer.lr": s["lr"],
+        def data(split):
+            train_rows, rows = read_tsv(split.train), read_tsv(split.scored)
+            split.n_train = len(train_rows)
+            return train_rows, [t for t, _ in rows], [y for _, y in rows]
+        split_data = {sp.name: data(sp) for sp in (sweep, final)}
+        s.update(n_train=final.n_train, n_test=len(split_data["final"][1]), n_sweep_train=sweep.n_train)
+
+        def ours(sp, lr):
+            _, texts, gold = split_data[sp.name]
+            run_dir, tr = self.nlpkit_run("classify", "classify", sp, {
+                "trainer.epochs": sp.epochs, "trainer.batch_size": s["batch_size"], "trainer.lr": lr,
                 "max_length": s["max_length"]}, "classify")
-            runs.append(run_dir)
-            pred = self.child("nlpkit_side:predict", {"task": "classify", "run": str(run_dir), "inputs": texts,
-                                                      "batch_size": 64, "evaluate": test}, "predict_classify")
+            pred = self.child("nlpkit_side:predict", {
+                "task": "classify", "run": str(run_dir), "inputs": texts, "batch_size": 64,
+                "evaluate": sp.scored if sp is final else None}, f"predict_classify_{sp.name}")
             preds = [p["label"] for p in pred["predictions"]]
-            own = pred["evaluate"]
-            return {**self.timing(n, s["epochs"], tr, pred["predict_s"]), **scoring.accuracy_macro_f1(gold, preds),
-                    "nlpkit_evaluate_accuracy": own.get("accuracy")}
-        self.attempt("classify", "nlpkit", ours)
+            own = pred.get("evaluate") or {}
+            return {**self.timing(sp.n_train, sp.epochs, tr, pred["predict_s"]), **scoring.accuracy_macro_f1(gold, preds),
+                    **({"nlpkit_evaluate_accuracy": own["accuracy"]} if own else {})}
+        self.tuned("classify", "nlpkit", ours, s, sweep, final)
 
-        def peer():
-            vocab, source = self.peer_vocab(runs, [t for t, _ in train_rows], "classify")
-            out = self.child("hf_classify:run", {"train": train, "test": test, "vocab": vocab, "tiny": tiny,
-                                                 "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],
-                                                 "max_length": s["max_length"], "workdir": str(w)}, "hf_classify")
-            return {**self.timing(n, s["epochs"], out),
-                    **scoring.accuracy_macro_f1(gold, out["predictions"]), "vocab": source,
-                    "n_params": out["n_params"]}
-        self.attempt("classify", "transformers Trainer", peer)
+        def peer(sp, lr):
+            train_rows, _, gold = split_data[sp.name]
+            ref = self.reference("classify", sp, [t for t, _ in train_rows], {y for _, y in train_rows}, "labels",
+                                 s["max_length"])
+            out = self.child("hf_classify:run", {**ref, "train": sp.train, "test": sp.scored, "tiny": tiny,
+                                                 "epochs": sp.epochs, "batch_size": s["batch_size"], "lr": lr,
+                                                 "max_length": s["max_length"], "workdir": str(w)},
+                             f"hf_classify_{sp.name}")
+            return {**self.timing(sp.n_train, sp.epochs, out), **scoring.accuracy_macro_f1(gold, out["predictions"]),
+                    "inputs_checked": out["inputs_checked"], "n_params": out["n_params"]}
+        self.tuned("classify", "transformers Trainer", peer, s, sweep, final)
 
     # ---- cond_lm ------------------------------------------------------------------------------
     def cond_lm(self):
-        s = self.setting("cond_lm")
         d, w = self.data / "reviews", self.folder("cond_lm")
-        train = first_lines(d / "train.tsv", s["train"], w / "train.tsv")
-        dev = first_lines(d / "dev.tsv", s["dev"], w / "dev.tsv")
-        train_rows, dev_rows = read_tsv(train), read_tsv(dev)
+        s, sweep, final = self.splits("cond_lm", first_lines, w, {
+            "train": d / "train.tsv", "dev": d / "dev.tsv", "test": d / "test.tsv"})
+        train_rows = {sp.name: read_tsv(sp.train) for sp in (sweep, final)}
+        for sp in (sweep, final):
+            sp.n_train = len(train_rows[sp.name])
         judge_rows = read_tsv(d / "test.tsv")  # held out from every generator
-        n = len(train_rows)
-        labels = sorted({y for _, y in train_rows})
-        s.update(n_train=n, n_dev=len(dev_rows), judge_train=len(judge_rows))
-        tiny = nlpkit_side.tiny_size("cond_lm")
-        s["tiny"] = tiny
+        labels = sorted({y for _, y in train_rows["final"]})
+        s.update(n_train=final.n_train, n_test=len(read_tsv(final.scored)), judge_train=len(judge_rows),
+                 n_sweep_train=sweep.n_train)
+        tiny = s["tiny"] = nlpkit_side.tiny_size("cond_lm")
         say("cond_lm: training the judge (char 1-3-gram TF-IDF + logistic regression) on the test reviews")
         judge = scoring.Judge([t for t, _ in judge_rows], [y for _, y in judge_rows])
+        dev_rows = read_tsv(d / "dev.tsv")
         s["judge_accuracy_on_dev"] = judge.accuracy([t for t, _ in dev_rows], [y for _, y in dev_rows])
 
         def judged(texts):
+            if not any(texts.values()):  # the sweep scores perplexity only
+                return {}
             texts = {y: [clean_generated(t) for t in ts] for y, ts in texts.items()}
             flat = [(t, y) for y, ts in texts.items() for t in ts]
             per = {y: judge.accuracy(ts, [y] * len(ts)) for y, ts in texts.items()}
@@ -416,35 +537,38 @@ class Bench:
                     "gen_mean_chars": sum(len(t) for t, _ in flat) / max(len(flat), 1),
                     "gen_empty": sum(not t for t, _ in flat) / max(len(flat), 1),
                     "gen_examples": {y: ts[:2] for y, ts in texts.items()}}
-        runs = []
 
-        def ours():
-            run_dir, tr = self.nlpkit_run("cond_lm", train, {
-                "trainer.epochs": s["epochs"], "trainer.batch_size": s["batch_size"], "trainer.lr": s["lr"],
+        def generated(sp):
+            return s["generate"] if sp is final else 0
+
+        def ours(sp, lr):
+            run_dir, tr = self.nlpkit_run("cond_lm", "cond_lm", sp, {
+                "trainer.epochs": sp.epochs, "trainer.batch_size": s["batch_size"], "trainer.lr": lr,
                 "max_length": s["max_length"]}, "cond_lm")
-            runs.append(run_dir)
-            gen = self.child("nlpkit_side:generate", {"run": str(run_dir), "labels": labels, "n": s["generate"],
-                                                      "evaluate": dev}, "generate_cond_lm")
+            gen = self.child("nlpkit_side:generate", {"run": str(run_dir), "labels": labels, "n": generated(sp),
+                                                      "evaluate": sp.scored}, f"generate_cond_lm_{sp.name}")
             own = gen["evaluate"]
             n_gen = sum(len(v) for v in gen["texts"].values())
-            return {**self.timing(n, s["epochs"], tr), "dev_perplexity": own.get("perplexity"),
-                    "dev_cond_accuracy_likelihood": own.get("cond_accuracy"),
-                    "gen_texts_per_s": n_gen / gen["gen_s"] if gen["gen_s"] else None, **judged(gen["texts"])}
-        self.attempt("cond_lm", "nlpkit", ours)
+            return {**self.timing(sp.n_train, sp.epochs, tr), "perplexity": own.get("perplexity"),
+                    "cond_accuracy_likelihood": own.get("cond_accuracy"),
+                    "gen_texts_per_s": n_gen / gen["gen_s"] if n_gen else None, **judged(gen["texts"])}
+        self.tuned("cond_lm", "nlpkit", ours, s, sweep, final)
 
-        def peer():
-            vocab, source = self.peer_vocab(runs, [t for t, _ in train_rows], "cond_lm")
-            out = self.child("cln_lm:run", {"train": train, "dev": dev, "vocab": vocab, "tiny": tiny,
-                                            "epochs": s["epochs"], "batch_size": s["batch_size"], "lr": s["lr"],
-                                            "max_length": s["max_length"], "n": s["generate"], "workdir": str(w)},
-                             "cln_lm")
+        def peer(sp, lr):
+            rows = train_rows[sp.name]
+            ref = self.reference("cond_lm", sp, [t for t, _ in rows], {y for _, y in rows}, "labels",
+                                 s["max_length"])
+            out = self.child("cln_lm:run", {**ref, "train": sp.train, "dev": sp.scored, "tiny": tiny,
+                                            "epochs": sp.epochs, "batch_size": s["batch_size"], "lr": lr,
+                                            "max_length": s["max_length"], "n": generated(sp), "workdir": str(w)},
+                             f"cln_lm_{sp.name}")
             n_gen = sum(len(v) for v in out["texts"].values())
-            return {**self.timing(n, s["epochs"], out), "dev_perplexity": out["dev_perplexity"],
-                    "dev_cond_accuracy_likelihood": out["dev_cond_accuracy_likelihood"],
-                    "gen_texts_per_s": n_gen / out["gen_s"] if out["gen_s"] else None, **judged(out["texts"]),
+            return {**self.timing(sp.n_train, sp.epochs, out), "perplexity": out["dev_perplexity"],
+                    "cond_accuracy_likelihood": out["dev_cond_accuracy_likelihood"],
+                    "gen_texts_per_s": n_gen / out["gen_s"] if n_gen else None, **judged(out["texts"]),
                     "cond_changes_logits": out["cond_changes_logits"], "n_train_pieces": out["n_train_used"],
-                    "vocab": source, "n_params": out["n_params"]}
-        self.attempt("cond_lm", "bert4torch CLN LM", peer)
+                    "inputs_checked": out["inputs_checked"], "n_params": out["n_params"]}
+        self.tuned("cond_lm", "bert4torch CLN LM", peer, s, sweep, final)
 
     # ---- jose ---------------------------------------------------------------------------------
     def jose(self):
@@ -475,13 +599,22 @@ class Bench:
             out.update(self.child("jose_side:run", {"corpus": str(corpus), "labels": str(labels_path),
                                                     "epochs": s["epochs"], "workdir": str(w),
                                                     "jose_bin": self.args.jose_bin}, "jose"))
-            return None
-        self.attempt("jose", "nlpkit JoSE + gensim Doc2Vec" + (" + JoSE C" if self.args.jose_bin else ""), both)
+            return {}
+        system = "nlpkit JoSE + gensim Doc2Vec" + (" + JoSE C" if self.args.jose_bin else "")
+        if self.skipped(system):
+            return
+        row = self.attempt("jose", system, both, store=False)  # one child trains both: one load reading
+        if "error" in row:
+            self.add("jose", system, row)
+            return
+        out.update(load_avg_start=row["load_avg_start"], load_avg_end=row["load_avg_end"])
         names = {"nlpkit_jose": "nlpkit JoSE", "gensim_doc2vec_dbow": "gensim Doc2Vec DBOW", "jose_c": "JoSE C"}
         if "results" in out:
             s["words"] = out["results"]["nlpkit_jose"]["words"]
             for key, r in out["results"].items():
                 self.add("jose", names[key], {"words_per_s": r["words_per_s"], "train_s": r["train_s"],
+                                              "load_avg_start": out["load_avg_start"],
+                                              "load_avg_end": out["load_avg_end"], "libraries": libraries_of(names[key]),
                                               "train_cpu_s": r["cpu_s"], "knn_accuracy": r["knn"],
                                               **({"jit_s": r["jit_s"]} if "jit_s" in r else {}),
                                               **({"infer_s": r["infer_s"]} if "infer_s" in r else {})})
@@ -512,7 +645,8 @@ class Bench:
                 counts[key] = c
                 return {"seconds": seconds, "mb_per_s": mb / seconds, "tokens_per_s": sum(c.values()) / seconds,
                         "cpu_s": cpu, "peak_rss_mb": peak, "types": len(c)}
-            self.attempt("wordcount", system, one)
+            if not self.skipped(system):
+                self.attempt("wordcount", system, one)
         if "loop" in counts:
             for key, system in names.items():
                 if key in counts and system in self.results.get("wordcount", {}):
@@ -536,7 +670,7 @@ SHOWN = {
     "triples": ("precision", "recall", "f1", "nlpkit_evaluate_f1"),
     "ner": ("precision", "recall", "f1", "nlpkit_evaluate_f1"),
     "classify": ("accuracy", "macro_f1"),
-    "cond_lm": ("dev_perplexity", "dev_cond_accuracy_likelihood", "gen_cond_accuracy", "distinct_2", "gen_empty"),
+    "cond_lm": ("perplexity", "cond_accuracy_likelihood", "gen_cond_accuracy", "distinct_2", "gen_empty"),
     "jose": ("knn_accuracy",),
     "wordcount": ("seconds", "exact", "speedup_vs_loop"),
 }
@@ -551,7 +685,7 @@ def fmt(v):
 
 
 def table(results):
-    lines = [f"{'capability':10s} {'system':30s} {'speed':>16s} {'train s':>8s}  scores"]
+    lines = [f"{'capability':10s} {'system':30s} {'speed':>16s} {'kpos/s':>7s} {'train s':>8s} {'lr':>7s}  scores"]
     for cap in CAPABILITIES:
         for system, row in results.get(cap, {}).items():
             if "error" in row or "skipped" in row:
@@ -561,8 +695,10 @@ def table(results):
             speed = next((f"{row[k]:,.{1 if row[k] >= 10 else 3}f} {unit}" for k, unit in SPEED_KEYS
                           if row.get(k) is not None), "")
             train = f"{row['train_s']:.1f}" if isinstance(row.get("train_s"), (int, float)) else ""
+            positions = f"{row['positions_per_s'] / 1000:.1f}" if row.get("positions_per_s") else ""
+            lr = f"{row['lr']:g}" if row.get("lr") else ""
             scores = "  ".join(f"{k}={fmt(row[k])}" for k in SHOWN[cap] if row.get(k) is not None)
-            lines.append(f"{cap:10s} {system:30s} {speed:>16s} {train:>8s}  {scores}")
+            lines.append(f"{cap:10s} {system:30s} {speed:>16s} {positions:>7s} {train:>8s} {lr:>7s}  {scores}")
     return "\n".join(lines)
 
 
@@ -580,8 +716,13 @@ def child_main(target, spec_path, result_path):
     module, func = target.split(":")
     import importlib
 
+    from bench_peers.common import InputMismatch
+
     fn = getattr(importlib.import_module(f"bench_peers.{module}"), func)
-    result = fn(json.loads(Path(spec_path).read_text(encoding="utf-8")))
+    try:
+        result = fn(json.loads(Path(spec_path).read_text(encoding="utf-8")))
+    except InputMismatch as e:  # one line for the row, instead of a traceback
+        result = {"input_mismatch": str(e)}
     Path(result_path).write_text(json.dumps(result, ensure_ascii=False), encoding="utf-8")
 
 
@@ -600,6 +741,8 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, help="override the budget's epochs (development runs)")
     ap.add_argument("--skip", action="append", metavar="TEXT",
                     help="leave out the systems whose name contains TEXT (repeatable), e.g. --skip gplinker")
+    ap.add_argument("--no-sweep", dest="sweep", action="store_false",
+                    help="train every system at the budget's rate instead of picking it by the dev sweep")
     ap.add_argument("--jose-bin", help="the original JoSE C program (built by you), to run it too")
     ap.add_argument("--data", default=str(SCRIPTS.parent / "data" / "real"), help="real_data.py's output folder")
     ap.add_argument("--workdir", help="keep runs, logs and subsets here (default: a temporary folder, removed)")
@@ -627,13 +770,12 @@ def main(argv=None):
             say(f"some systems failed: runs and log kept in {bench.work}")
         elif not args.workdir:
             shutil.rmtree(bench.work, ignore_errors=True)
-    import torch
-
     summary = {"bench": "real", "budget": args.budget, "threads": args.threads, "cpu_count": os.cpu_count(),
                "load_avg_1min_start": round(load, 2), "load_avg_1min_end": round(os.getloadavg()[0], 2),
-               "total_s": round(time.perf_counter() - start, 1), "torch": torch.__version__,
+               "total_s": round(time.perf_counter() - start, 1), "nlpkit_commit": git_commit(),
+               "versions": versions(), "python": sys.version.split()[0], "sweep": args.sweep,
                "limit": args.limit, "epochs_override": args.epochs, "notes": bench.notes,
-               "settings": bench.settings, "results": bench.results}
+               "settings": bench.settings, "results": bench.results, "sweeps": bench.sweeps}
     print(table(bench.results))
     print(json.dumps(rounded(summary), ensure_ascii=False))
     return 1 if failed else 0

@@ -22,7 +22,7 @@ import json
 
 import numpy as np
 
-from .common import Clock, read_jsonl, setup, vocab_size, write_bert_config
+from .common import Clock, PositionCounter, check_inputs, read_jsonl, setup, vocab_size, write_bert_config
 
 
 def run(spec):
@@ -44,6 +44,7 @@ def run(spec):
             id2predicate[len(predicate2id)] = row["predicate"]
             predicate2id[row["predicate"]] = len(predicate2id)
     tokenizer = Tokenizer(spec["vocab"], do_lower_case=True)
+    checked = check_inputs(spec, lambda t: tokenizer.encode(t, maxlen=maxlen)[0], predicate2id)
 
     def search(pattern, sequence):
         n = len(pattern)
@@ -106,7 +107,8 @@ def run(spec):
         return [tok, seg, sub_ids], [sub_labels, obj_labels, mask]
 
     train_data = TrainData(spec["train"])
-    loader = DataLoader(train_data, batch_size=int(spec["batch_size"]), shuffle=True, collate_fn=collate_fn)
+    counter = PositionCounter(collate_fn)
+    loader = DataLoader(train_data, batch_size=int(spec["batch_size"]), shuffle=True, collate_fn=counter)
 
     class Model(BaseModel):
         def __init__(self):
@@ -159,6 +161,7 @@ def run(spec):
     model.compile(loss=BCELoss(reduction="none"), optimizer=optim.Adam(model.parameters(), float(spec["lr"])))
     with Clock() as train_clock:
         model.fit(loader, steps_per_epoch=None, epochs=int(spec["epochs"]), verbose=0)
+    counter.counting = False
 
     def extract_spoes(text):
         tokens = tokenizer.tokenize(text, maxlen=maxlen)
@@ -199,7 +202,8 @@ def run(spec):
         predictions = [sorted(set(extract_spoes(r["text"]))) for r in test]
     return {"train_s": train_clock.seconds, "train_cpu_s": train_clock.cpu, "predict_s": predict_clock.seconds,
             "n_train_used": len(train_data), "predictions": [[list(t) for t in p] for p in predictions],
-            "n_params": sum(p.numel() for p in model.parameters())}
+            "n_params": sum(p.numel() for p in model.parameters()), "train_positions": counter.positions,
+            "inputs_checked": checked}
 
 
 if __name__ == "__main__":  # python -m bench_peers.casrel spec.json

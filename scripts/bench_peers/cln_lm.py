@@ -21,7 +21,7 @@ between the two labels on dev pieces.
 import json
 import math
 
-from .common import Clock, read_tsv, setup, vocab_size, write_bert_config
+from .common import Clock, PositionCounter, check_inputs, read_tsv, setup, vocab_size, write_bert_config
 
 SEPS, STRIPS = "\n。！？!?；;，, ", "；;，, "
 
@@ -42,6 +42,7 @@ def run(spec):
     tokenizer = Tokenizer(spec["vocab"], do_lower_case=True)
     labels = sorted({y for _, y in read_tsv(spec["train"])})
     label2id = {y: i for i, y in enumerate(labels)}
+    checked = check_inputs(spec, lambda t: tokenizer.encode(t, maxlen=maxlen)[0], labels)
 
     def load(filename):
         D = []
@@ -63,8 +64,9 @@ def run(spec):
         return [tok, seg, torch.tensor(lab, dtype=torch.long, device=device)], tok
 
     train = load(spec["train"])
+    counter = PositionCounter(collate_fn)
     loader = DataLoader(ListDataset(data=train), batch_size=int(spec["batch_size"]), shuffle=True,
-                        collate_fn=collate_fn)
+                        collate_fn=counter)
 
     class Model(BaseModel):
         def __init__(self):
@@ -86,6 +88,7 @@ def run(spec):
     model.compile(loss=CrossEntropyLoss(ignore_index=0), optimizer=optim.Adam(model.parameters(), float(spec["lr"])))
     with Clock() as train_clock:
         model.fit(loader, epochs=int(spec["epochs"]), steps_per_epoch=None, verbose=0)
+    counter.counting = False
 
     # ---- dev: perplexity under the true label, likelihood conditioning accuracy, the condition check
     dev = load(spec["dev"])
@@ -134,7 +137,8 @@ def run(spec):
     return {"train_s": train_clock.seconds, "train_cpu_s": train_clock.cpu, "gen_s": gen_clock.seconds,
             "n_train_used": len(train), "n_dev_pieces": len(dev), "dev_perplexity": math.exp(nll_true / max(tokens, 1)),
             "dev_cond_accuracy_likelihood": correct / max(len(dev), 1), "cond_changes_logits": cond_diff,
-            "texts": texts, "n_params": sum(p.numel() for p in model.parameters())}
+            "texts": texts, "n_params": sum(p.numel() for p in model.parameters()),
+            "train_positions": counter.positions, "inputs_checked": checked}
 
 
 if __name__ == "__main__":

@@ -140,3 +140,56 @@ def env_threads(n):
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TRANSFORMERS_OFFLINE", "1")
     return env
+
+
+# ---- proving the inputs -------------------------------------------------------------------------
+class InputMismatch(Exception):
+    """A peer would train on other inputs than nlpkit: the row stops before training."""
+
+
+def check_inputs(spec, peer_ids, peer_labels):
+    """Stop unless the peer tokenises the check texts to nlpkit's ids and has nlpkit's label set.
+
+    spec["check"] = {"texts", "ids", "labels", "source"} from the parent (nlpkit's tokenizer of the run
+    trained on the same file); peer_ids(text) -> the ids the peer's own code feeds its model."""
+    ref = spec["check"]
+    for n, (text, want) in enumerate(zip(ref["texts"], ref["ids"]), start=1):
+        got = [int(i) for i in peer_ids(text)]
+        if got != want:
+            at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+            raise InputMismatch(f"token ids differ from nlpkit's on training text {n} {text[:40]!r}: position {at}, "
+                                f"peer {got[at:at + 5]} vs nlpkit {want[at:at + 5]} (lengths {len(got)} / {len(want)})")
+    ours, theirs = sorted(map(str, ref["labels"])), sorted(map(str, peer_labels))
+    if ours != theirs:
+        raise InputMismatch(f"label sets differ: peer {theirs[:8]} vs nlpkit {ours[:8]}")
+    return {"texts_checked": len(ref["texts"]), "labels_checked": len(ours), "reference": ref.get("source")}
+
+
+class PositionCounter:
+    """Wraps a collate function and counts the token positions (padding included) of what it returns
+    while `counting`: a speed column in padded positions compares engines, not batching policies."""
+
+    def __init__(self, collate, key="input_ids"):
+        self.collate, self.key, self.positions, self.counting = collate, key, 0, True
+
+    def __call__(self, features):
+        batch = self.collate(features)
+        if self.counting:
+            self.positions += _first_ids(batch, self.key).numel()
+        return batch
+
+
+def _first_ids(batch, key):
+    """The token-id tensor of a batch: batch[key] for a mapping, else the first 2-D tensor found."""
+    import torch
+
+    if hasattr(batch, "keys") and key in batch:
+        return batch[key]
+    stack = [batch]
+    while stack:
+        item = stack.pop(0)
+        if torch.is_tensor(item) and item.dim() == 2:
+            return item
+        if isinstance(item, (list, tuple)):
+            stack.extend(item)
+    raise TypeError("no 2-D token id tensor in the batch")

@@ -4,13 +4,20 @@ truncation to max_length, `DataCollatorWithPadding`, `BertForSequenceClassificat
 with its defaults (AdamW, linear decay to 0, no warmup, weight decay 0, gradient clipping 1.0).
 
 Deviations: the model is randomly initialised at nlpkit's tiny size (`BertConfig`, no checkpoint) and
-tokenises with nlpkit's vocabulary (`BertTokenizerFast(vocab_file=...)`, lower-casing, CJK characters
-split, as nlpkit's tokenizer); epochs, batch size and rate from the benchmark; no evaluation or
-checkpoint saving during training (the last epoch is scored, as for nlpkit).
+tokenises with nlpkit's vocabulary, loaded as a user loads a vocabulary folder
+(`BertTokenizerFast.from_pretrained(folder with vocab.txt)`, lower-casing, CJK characters split).
+Under transformers 5, `BertTokenizerFast(vocab_file=...)` silently ignores the file and keeps only
+the 5 special tokens (every character becomes [UNK]); an earlier version of this runner did that, so
+before training `check_inputs` proves the ids equal nlpkit's on the first training texts and the
+label sets are equal. Epochs, batch size and rate from the benchmark; random batches, as the
+example (the Trainer's padded positions are counted and reported); no evaluation or checkpoint
+saving during training (the last epoch is scored, as for nlpkit).
 """
 import json
+import shutil
+from pathlib import Path
 
-from .common import Clock, read_tsv, setup, vocab_size
+from .common import Clock, PositionCounter, check_inputs, read_tsv, setup, vocab_size
 
 
 def run(spec):
@@ -25,7 +32,13 @@ def run(spec):
     train, test = read_tsv(spec["train"]), read_tsv(spec["test"])
     labels = sorted({y for _, y in train})
     label2id = {y: i for i, y in enumerate(labels)}
-    tokenizer = BertTokenizerFast(vocab_file=spec["vocab"], do_lower_case=True, tokenize_chinese_chars=True)
+    folder = Path(spec["workdir"]) / "hf_classify_vocab"
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(spec["vocab"], folder / "vocab.txt")
+    tokenizer = BertTokenizerFast.from_pretrained(str(folder), do_lower_case=True, tokenize_chinese_chars=True)
+    max_length = int(spec["max_length"])
+    checked = check_inputs(spec, lambda t: tokenizer(t, truncation=True, max_length=max_length)["input_ids"],
+                           labels)
     tiny = spec["tiny"]
     config = BertConfig(vocab_size=vocab_size(spec["vocab"]), hidden_size=tiny["hidden_size"],
                         num_hidden_layers=tiny["num_hidden_layers"], num_attention_heads=tiny["num_attention_heads"],
@@ -39,7 +52,7 @@ def run(spec):
     def dataset(rows):
         ds = datasets.Dataset.from_dict({"sentence": [t for t, _ in rows],
                                          "label": [label2id.get(y, -100) for _, y in rows]})
-        return ds.map(lambda b: tokenizer(b["sentence"], truncation=True, max_length=int(spec["max_length"])),
+        return ds.map(lambda b: tokenizer(b["sentence"], truncation=True, max_length=max_length),
                       batched=True, remove_columns=["sentence"])
 
     train_ds, test_ds = dataset(train), dataset(test)
@@ -49,16 +62,17 @@ def run(spec):
         learning_rate=float(spec["lr"]), seed=int(spec.get("seed", 42)), use_cpu=True, report_to=[],
         eval_strategy="no", save_strategy="no", logging_strategy="no", disable_tqdm=True,
         dataloader_num_workers=0)
-    trainer = Trainer(model=model, args=args, train_dataset=train_ds,
-                      data_collator=DataCollatorWithPadding(tokenizer))
+    collator = PositionCounter(DataCollatorWithPadding(tokenizer))
+    trainer = Trainer(model=model, args=args, train_dataset=train_ds, data_collator=collator)
     with Clock() as train_clock:
         trainer.train()
+    collator.counting = False
     with Clock() as predict_clock:
         logits = trainer.predict(test_ds.remove_columns(["label"])).predictions
     preds = [labels[i] for i in logits.argmax(-1).tolist()]
     return {"train_s": train_clock.seconds, "train_cpu_s": train_clock.cpu, "predict_s": predict_clock.seconds,
             "n_train_used": len(train), "predictions": preds, "n_params": sum(p.numel() for p in model.parameters()),
-            "torch_threads": torch.get_num_threads()}
+            "torch_threads": torch.get_num_threads(), "train_positions": collator.positions, "inputs_checked": checked}
 
 
 if __name__ == "__main__":

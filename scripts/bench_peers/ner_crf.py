@@ -20,7 +20,7 @@ import json
 
 import numpy as np
 
-from .common import Clock, read_bio, setup, vocab_size, write_bert_config
+from .common import Clock, PositionCounter, check_inputs, read_bio, setup, vocab_size, write_bert_config
 
 
 def run(spec):
@@ -41,6 +41,7 @@ def run(spec):
     categories = ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
     label2id = {k: i for i, k in enumerate(categories)}
     tokenizer = Tokenizer(spec["vocab"], do_lower_case=True)
+    checked = check_inputs(spec, lambda t: tokenizer.tokens_to_ids(tokenizer.tokenize(t, maxlen=maxlen)), types)
 
     def collate_fn(batch):
         batch_token_ids, batch_labels = [], []
@@ -51,8 +52,9 @@ def run(spec):
         return (torch.tensor(sequence_padding(batch_token_ids), dtype=torch.long, device=device),
                 torch.tensor(sequence_padding(batch_labels), dtype=torch.long, device=device))
 
+    counter = PositionCounter(collate_fn)
     loader = DataLoader(ListDataset(data=train), batch_size=int(spec["batch_size"]), shuffle=True,
-                        collate_fn=collate_fn)
+                        collate_fn=counter)
 
     class Model(BaseModel):
         def __init__(self):
@@ -81,6 +83,7 @@ def run(spec):
     model.compile(loss=Loss(), optimizer=optim.Adam(model.parameters(), lr=float(spec["lr"])))
     with Clock() as train_clock:
         model.fit(loader, epochs=int(spec["epochs"]), steps_per_epoch=None, verbose=0)
+    counter.counting = False
 
     test = read_bio(spec["test"])
     predictions = []
@@ -95,7 +98,8 @@ def run(spec):
                 predictions.append(char_entities(categories, path[: len(toks)].tolist(), tokenizer.rematch(text, toks)))
     return {"train_s": train_clock.seconds, "train_cpu_s": train_clock.cpu, "predict_s": predict_clock.seconds,
             "n_train_used": len(train), "predictions": predictions, "tags": categories,
-            "n_params": sum(p.numel() for p in model.parameters())}
+            "n_params": sum(p.numel() for p in model.parameters()), "train_positions": counter.positions,
+            "inputs_checked": checked}
 
 
 def token_labels(tokenizer, text, spans, label2id, maxlen):

@@ -72,7 +72,8 @@ def train(task, train_path, out_dir, settings, threads, log):
            *[f"{k}={v}" for k, v in settings.items()]]
     _, wall = _run(cmd, threads, log)
     metrics = json.loads((Path(out_dir) / "metrics.json").read_text(encoding="utf-8"))
-    return {"train_s": metrics.get("train_seconds"), "wall_s": wall, "metrics": metrics}
+    return {"train_s": metrics.get("train_seconds"), "train_positions": metrics.get("train_positions"),
+            "wall_s": wall, "metrics": metrics}
 
 
 # ---- child side: the pipeline -------------------------------------------------------------------
