@@ -45,6 +45,16 @@ def _no_space_before(token):
     return is_cjk(ch) or unicodedata.category(ch).startswith("P") or not ch.isascii()
 
 
+def _is_punctuation(ch):
+    """BERT's rule: every ASCII non-alphanumeric character, and Unicode punctuation."""
+    return (ch.isascii() and not ch.isalnum() and not ch.isspace()) or unicodedata.category(ch).startswith("P")
+
+
+def _never_typed(token):
+    """A vocabulary entry no text is tokenized into: several characters, the first punctuation."""
+    return len(token) > 1 and not token.startswith("##") and _is_punctuation(token[0]) and token != "[UNK]"
+
+
 def _word_counts(tk, texts):
     """Counter of the words the trainer sees: BERT-normalized, split at spaces, punctuation and CJK.
 
@@ -120,6 +130,51 @@ def _merge_word(words, wi, a, b, new, pairs, where, heap):
                 heapq.heappush(heap, (-pairs[pair], *pair))
 
 
+def read_vocab_txt(path):
+    """Tokens of a vocab.txt in id order: one per line, split at "\\n" only (bert-base-chinese's token
+    343 is U+2028, a line break to str.splitlines)."""
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise NlpkitError(f"{path}: cannot read it: {_first_line(e)}") from None
+    return text.removesuffix("\n").split("\n") if text else []
+
+
+def tokenizer_json_tokens(path):
+    """Tokens of a WordPiece tokenizer.json in id order; any other model type is refused."""
+    import json
+
+    try:
+        model = json.loads(Path(path).read_text(encoding="utf-8")).get("model") or {}
+        kind, vocab = model.get("type"), model.get("vocab")
+    except (OSError, ValueError, AttributeError) as e:
+        raise NlpkitError(f"{path}: cannot read it: {_first_line(e)}") from None
+    if kind != "WordPiece" or not isinstance(vocab, dict):
+        raise NlpkitError(f"{path}: a {kind or 'unknown'} tokenizer; nlpkit reads BERT WordPiece tokenizers only")
+    return sorted(vocab, key=vocab.get)
+
+
+def check_vocab_files(folder):
+    """One NlpkitError for a vocabulary nlpkit cannot run: empty, without a special token, or a
+    vocab.txt and tokenizer.json that list different tokens (which one is meant?)."""
+    lists = {name: read(folder / name) for name, read in (("tokenizer.json", tokenizer_json_tokens),
+                                                          ("vocab.txt", read_vocab_txt)) if (folder / name).exists()}
+    for name, tokens in lists.items():
+        missing = [t for t in SPECIALS if t not in set(tokens)]
+        if missing:
+            what = "is empty" if not tokens else f"has no {', '.join(missing)}"
+            raise NlpkitError(f"{folder / name} {what} (a BERT vocabulary needs {', '.join(SPECIALS)})")
+    if len(lists) == 2 and lists["vocab.txt"] != lists["tokenizer.json"]:
+        a, b = lists["vocab.txt"], lists["tokenizer.json"]
+        i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+        raise NlpkitError(f"{folder}: vocab.txt ({len(a)} tokens) and tokenizer.json ({len(b)}) differ from id {i}; "
+                          "remove the one that does not belong to the model")
+
+
+def _first_line(e):
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 class Tokenizer:
     def __init__(self, hf_tokenizer):
         self.hf = hf_tokenizer
@@ -129,6 +184,9 @@ class Tokenizer:
         self.pad_id, self.unk_id = vocab["[PAD]"], vocab["[UNK]"]
         self.cls_id, self.sep_id, self.mask_id = vocab["[CLS]"], vocab["[SEP]"], vocab["[MASK]"]
         self.special_ids = {self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id}
+        #: ids decode() leaves out: the specials but [UNK], and tokens no text is split into ([unused1],
+        #: <S>: several characters starting with punctuation, which BERT always splits off)
+        self.hidden_ids = (self.special_ids - {self.unk_id}) | {i for t, i in vocab.items() if _never_typed(t)}
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod
@@ -150,15 +208,19 @@ class Tokenizer:
 
     @classmethod
     def from_dir(cls, path):
+        """The WordPiece tokenizer of a checkpoint folder: its tokenizer.json when there is one (as
+        transformers loads it), else its vocab.txt. Both are checked first (WordPiece, the special
+        tokens present, the two listing the same tokens), so a broken folder is one error."""
         from transformers import BertTokenizerFast
 
         p = Path(path)
         if not ((p / "vocab.txt").exists() or (p / "tokenizer.json").exists()):
             raise NlpkitError(f"{path}: no vocab.txt or tokenizer.json, not a BERT checkpoint folder")
+        check_vocab_files(p)
         try:
             hf = BertTokenizerFast.from_pretrained(str(p), local_files_only=True)
         except Exception as e:  # a broken folder must not surface as a hub lookup traceback
-            raise NlpkitError(f"{path}: cannot load the tokenizer: {e}") from None
+            raise NlpkitError(f"{path}: cannot load the tokenizer: {_first_line(e)}") from None
         return cls(hf)
 
     def save(self, path):
@@ -217,7 +279,7 @@ class Tokenizer:
         out = []
         for i in ids:
             i = int(i)
-            if skip_special and i in self.special_ids and i != self.unk_id:
+            if skip_special and i in self.hidden_ids:
                 continue
             tok = self.inv_vocab.get(i, "[UNK]")
             if tok.startswith("##"):

@@ -1,6 +1,8 @@
 """The shared backbone: a tiny random encoder built locally, or a local Hugging Face checkpoint of any
 architecture in nlpkit.model.arch (bert, ernie, roformer, electra, albert, deberta-v2), built by
 transformers' Auto classes from config.json's model_type."""
+import collections
+import contextlib
 import functools
 import inspect
 import json
@@ -79,13 +81,16 @@ def load_backbone(source, tokenizer, lm_head=False, tiny=None):
     auto = AutoModelForMaskedLM if lm_head else AutoModel
     kwargs = {} if lm_head else _no_pooler(config)
     if isinstance(source, PretrainedConfig) or source == "tiny":
+        if len(tokenizer) > config.vocab_size:
+            raise NlpkitError(f"model={source}: tokenizer has {len(tokenizer)} tokens, model only {config.vocab_size}")
         model = auto.from_config(config, **kwargs)
     else:
         model = _from_checkpoint(auto, source, config, kwargs)
-    backbone = model.base_model
-    if len(tokenizer) > config.vocab_size:
-        raise NlpkitError(f"model={source}: tokenizer has {len(tokenizer)} tokens, model only {config.vocab_size}")
-    return backbone, (mlm_head(model) if lm_head else None)
+        rows = model.get_input_embeddings().weight.shape[0]
+        if len(tokenizer) != rows:  # another model's vocabulary: its ids would mean other tokens
+            raise NlpkitError(f"model={source}: the vocabulary (vocab.txt / tokenizer.json) has {len(tokenizer)} "
+                              f"tokens but the embedding matrix {rows} rows; they must be the same model's")
+    return model.base_model, (mlm_head(model) if lm_head else None)
 
 
 def _no_pooler(config):
@@ -95,18 +100,67 @@ def _no_pooler(config):
 
 
 def _from_checkpoint(auto, source, config, kwargs):
+    """The pretrained model, loaded without transformers' load report and progress bar: what it held
+    that nlpkit does not use (a pooler, an MLM head) is dropped silently, what it lacked is said in one
+    line, and tensors of the wrong shape or a checkpoint none of whose backbone tensors fit are errors."""
     try:
-        model, info = auto.from_pretrained(str(source), config=config, local_files_only=True,
-                                           output_loading_info=True, **kwargs)
+        with quiet_transformers():
+            model, info = auto.from_pretrained(str(source), config=config, local_files_only=True,
+                                               output_loading_info=True, ignore_mismatched_sizes=True, **kwargs)
     except Exception as e:
         raise NlpkitError(f"model={source}: cannot load the checkpoint: {_first_line(e)}") from None
-    if auto is AutoModelForMaskedLM:
-        head = {name for name, _ in _head_parts(model)}
-        missing = [k for k in info["missing_keys"] if k.split(".")[0] in head]
-        if missing:
-            print(f"nlpkit: model={source} has no MLM head ({len(missing)} tensors missing, e.g. an ELECTRA "
-                  "discriminator): a new one is initialised and learnt in fine-tuning", file=sys.stderr)
+    _check_loaded(model, info, source)
     return model
+
+
+@contextlib.contextmanager
+def quiet_transformers():
+    """transformers at error verbosity and without progress bars, restored afterwards."""
+    from transformers.utils import logging
+
+    verbosity, bars = logging.get_verbosity(), logging.is_progress_bar_enabled()
+    logging.set_verbosity_error()
+    logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        logging.set_verbosity(verbosity)
+        if bars:
+            logging.enable_progress_bar()
+
+
+def _check_loaded(model, info, source):
+    if info["mismatched_keys"]:
+        key, saved, built = sorted(info["mismatched_keys"])[0]
+        raise NlpkitError(f"model={source}: {key} is {_shape(saved)} in the weights but {_shape(built)} by "
+                          f"config.json ({len(info['mismatched_keys'])} tensor(s) disagree); the config is not the weights'")
+    missing = set(info["missing_keys"])
+    prefix = model.base_model_prefix + "."
+    backbone = [k for k in model.state_dict() if k.startswith(prefix) or model.base_model is model]
+    if backbone and all(k in missing for k in backbone):
+        unexpected = sorted(info["unexpected_keys"])[:1]
+        raise NlpkitError(f"model={source}: none of the weights' tensors is a {type(model.base_model).__name__} one "
+                          f"(the weights hold e.g. {unexpected[0] if unexpected else 'nothing'})")
+    if missing:
+        print(f"nlpkit: model={source}: newly initialised, learnt in fine-tuning (not in the checkpoint): "
+              f"{_parts(model, missing)}", file=sys.stderr)
+
+
+def _parts(model, keys):
+    """The modules the keys belong to, e.g. "MLM head (6 tensors)", "encoder.layer.3 (16 tensors)"."""
+    head = {name for name, _ in _head_parts(model)} if model.base_model is not model else set()
+    prefix = model.base_model_prefix + "."
+    groups = collections.Counter()
+    for key in keys:
+        if key.split(".")[0] in head:
+            groups["MLM head"] += 1
+        else:
+            groups[".".join(key.removeprefix(prefix).split(".")[:2])] += 1
+    return ", ".join(f"{name} ({n} tensor{'s' * (n > 1)})" for name, n in sorted(groups.items()))
+
+
+def _shape(shape):
+    return "x".join(map(str, shape))
 
 
 def mlm_head(model):
