@@ -243,9 +243,10 @@ class Trainer:
     def save_resume_point(self):
         from accelerate.utils import gather_object
 
-        rng = gather_object([_rng_state(self.accelerator.device)])  # every process's random streams
+        # every process's random streams and open logging window
+        rng, windows = zip(*gather_object([(_rng_state(self.accelerator.device), self.log.window())]))
         if self.main:
-            write_resume_point(self, rng)
+            write_resume_point(self, list(rng), list(windows))
         self.accelerator.wait_for_everyone()
 
     def finish(self, seconds):
