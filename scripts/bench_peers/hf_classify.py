@@ -20,11 +20,22 @@ from pathlib import Path
 from .common import Clock, PositionCounter, check_inputs, read_tsv, setup, vocab_size
 
 
+def peer_tokenizer(vocab, folder):
+    """The tokenizer a transformers user loads for a vocab.txt: its folder through from_pretrained.
+    (`BertTokenizerFast(vocab_file=...)` would silently keep only the special tokens under transformers 5.)"""
+    from transformers import BertTokenizerFast
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(vocab, folder / "vocab.txt")
+    return BertTokenizerFast.from_pretrained(str(folder), do_lower_case=True, tokenize_chinese_chars=True)
+
+
 def run(spec):
     torch = setup(spec)
     import datasets
-    from transformers import (BertConfig, BertForSequenceClassification, BertTokenizerFast,
-                              DataCollatorWithPadding, Trainer, TrainingArguments)
+    from transformers import (BertConfig, BertForSequenceClassification, DataCollatorWithPadding, Trainer,
+                              TrainingArguments)
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
@@ -32,10 +43,7 @@ def run(spec):
     train, test = read_tsv(spec["train"]), read_tsv(spec["test"])
     labels = sorted({y for _, y in train})
     label2id = {y: i for i, y in enumerate(labels)}
-    folder = Path(spec["workdir"]) / "hf_classify_vocab"
-    folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(spec["vocab"], folder / "vocab.txt")
-    tokenizer = BertTokenizerFast.from_pretrained(str(folder), do_lower_case=True, tokenize_chinese_chars=True)
+    tokenizer = peer_tokenizer(spec["vocab"], Path(spec["workdir"]) / "hf_classify_vocab")
     max_length = int(spec["max_length"])
     checked = check_inputs(spec, lambda t: tokenizer(t, truncation=True, max_length=max_length)["input_ids"],
                            labels)
