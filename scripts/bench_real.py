@@ -1,13 +1,33 @@
-"""nlpkit next to what a user would otherwise pick, on REAL public data (issue 15): same split, same model
-size and vocabulary, same epochs / batch size / learning rate, same scorer.
+"""nlpkit next to what a user would otherwise pick, on REAL public data (issues 15, 23): same split, same
+model size, vocabulary and token ids, same epochs and batch size, the same learning-rate rule, same scorer.
 
     python scripts/real_data.py                   # once: writes data/real/ (see its docstring)
     python scripts/bench_real.py [--only triples,ner,classify,cond_lm,jose,wordcount]
-                                 [--budget small|medium|full] [--threads N] [--jose-bin PATH]
+                                 [--budget small|medium|full] [--threads N] [--jose-bin PATH] [--no-sweep]
                                  [--limit N] [--epochs N] [--skip TEXT] [--workdir DIR]
 
-Prints one table, and last one JSON object with every figure. Every system trains in a fresh child
-process with N torch / OpenMP threads (--threads, default 1), one system at a time.
+Prints one table, and last one JSON object with every figure, the version of every library
+(`versions`, and per row `libraries`), nlpkit's git commit (`nlpkit_commit`, "+dirty" when tracked
+files differ from it) and the machine's 1-minute load average at the start and end of every row.
+Every system trains in a fresh child process with N torch / OpenMP threads (--threads, default 1),
+one system at a time.
+
+Equal inputs, proven in the code. Before a peer trains, its runner hands its own tokenizer call (the
+one that feeds its model) to bench_peers.common.check_inputs: its token ids must equal nlpkit's (the
+tokenizer of nlpkit's run on the same training file) on the first 200 training texts, and its label
+set must equal nlpkit's (the run's task_state.json); a mismatch stops that row with one line naming
+the first differing text. (An earlier transformers peer built `BertTokenizerFast(vocab_file=...)`,
+which transformers 5 ignores: it saw 5 special tokens and learnt from review length alone.)
+
+Equal recipe rules. Each system keeps its own published optimizer and schedule (below); its peak
+learning rate is picked by one rule for all: the budget's rate x 0.5, 1 and 2, each trained on the
+small budget's training subset for 1 epoch and scored on the DEV split (never the reported test
+split), the best dev score wins (ties: the lower rate; cond_lm: the lowest perplexity), and that rate
+trains the reported run. Rows show the picked `lr`; the JSON has every sweep run (`sweeps`).
+--no-sweep trains every system at the budget's rate instead. Batching is each system's own: nlpkit
+groups batches by length, the examples draw random batches; so next to records/s every row reports
+padded token positions per second (kpos/s: every position of every training batch, padding
+included), which compares engines rather than padding.
 
 Rows (capability: systems -- data -- score)
   triples   nlpkit head=casrel|gplinker (each `head=` the triples config offers) vs bert4torch CasRel
@@ -19,8 +39,8 @@ Rows (capability: systems -- data -- score)
             sides (at 256 tokens, 7% of the test paragraphs: a perfect tagger would score F1 0.959).
   classify  nlpkit vs transformers BertForSequenceClassification + Trainer -- reviews
             (data/real/reviews) -- accuracy and macro-F1 on test.
-  cond_lm   nlpkit vs bert4torch conditional LayerNorm LM -- reviews, label = sentiment -- dev
-            perplexity (true label) and likelihood conditioning accuracy; of the texts each generates
+  cond_lm   nlpkit vs bert4torch conditional LayerNorm LM -- reviews, label = sentiment --
+            perplexity on test reviews (true label) and likelihood conditioning accuracy; of the texts each generates
             (top-p 0.95 sampling, GEN per label): conditioning accuracy as judged by a character
             1-3-gram TF-IDF + logistic-regression classifier trained on the TEST reviews (no generator
             saw them; its own accuracy on dev is reported; an empty text counts as wrong), distinct-2
@@ -51,17 +71,18 @@ The peers' recipes (read from bert4torch v0.6.0 / transformers; no file of their
   config task=T`: hidden 128, 2 layers, intermediate 512, heads 4 -- 2 for cond_lm) with nlpkit's
   vocabulary (the vocab.txt of the nlpkit run trained on the same file: Tokenizer.build on the
   training texts, 8000 at most), and a config.json written here. Each side keeps its own optimizer
-  recipe at the shared peak rate: nlpkit's AdamW + warmup + linear decay (+ EMA 0.99 for triples,
-  CRF rate x100 for ner) against the examples' constant-rate Adam; the rate itself is the same.
+  recipe: nlpkit's AdamW + warmup + linear decay (+ EMA 0.99 for triples, CRF rate x100 for ner), the
+  bert4torch examples' constant-rate Adam, the Trainer's AdamW + linear decay; the peak rate of each
+  comes from the same dev sweep.
 
 Budgets (settings per capability, all printed in the JSON under "settings"):
   small  a subsample (the first N records of each file; real_data.py's files are in hash order) and
          1 epoch, for a quick look (about 15-20 minutes on 2 idle cores with --threads 1):
          triples 2,000 train / 300 test; ner 2,000 / 300 paragraphs; classify 4,000 / 500;
-         cond_lm 4,000 train / 300 dev, 32 texts per label; jose 5,000 reviews, 5 epochs;
+         cond_lm 4,000 train / 300 test, 32 texts per label; jose 5,000 reviews, 5 epochs;
          wordcount x1.
   medium (the default) the README's table: triples 4,000 / 500, 2 epochs; ner 4,000 / 500
-         paragraphs, 3 epochs; classify 8,000 / 1,500, 2 epochs; cond_lm 8,000 / 500 dev, 2 epochs, 64 texts per label;
+         paragraphs, 3 epochs; classify 8,000 / 1,500, 2 epochs; cond_lm 8,000 / 500 test, 2 epochs, 64 texts per label;
          jose all 14,408 reviews, 5 epochs; wordcount x6 (33 MB). Other settings as in full. About
          an hour on 2 cores with --threads 1 (measured: 41 min for ner,classify,cond_lm,jose at load
          2-4, 11 min for wordcount,triples idle).
@@ -70,10 +91,14 @@ Budgets (settings per capability, all printed in the JSON under "settings"):
          14,408 / 1,500, 3 epochs, batch 16, lr 1e-3; cond_lm 14,408 / 1,500, 3 epochs, batch 32,
          lr 5e-3, 200 texts per label; jose 14,408 reviews, 10 epochs; wordcount x6 -- one torch
          thread (--threads 1). Hours on a 2-core CPU: run it on a quiet machine.
+  The rate of each budget is the centre of the sweep (x 0.5, 1, 2); the sweep itself always uses the
+  small budget's training subset, 1 epoch, and as many DEV records as the small budget scores.
   --limit N caps every file at N records (and wordcount at N lines); --epochs N overrides the
   epochs: for developing one capability at a time (--only ner --limit 200 --epochs 1).
 
-Speed: records/s = training records x epochs / training seconds, training only (nlpkit:
+Speed: records/s = training records x epochs / training seconds, training only; kpos/s = padded token
+positions of the training batches (nlpkit: metrics.json's train_positions; the peers: counted around
+their collate function) / training seconds / 1000 (nlpkit:
 metrics.json's train_seconds, which also holds its per-epoch save; the peers: their fit / train
 call; neither scores dev during training, both keep the last epoch). The peers' training CPU seconds
 are given too (steadier when other work shares the machine). Vocabulary building, encoding and
