@@ -55,6 +55,13 @@ def _never_typed(token):
     return len(token) > 1 and not token.startswith("##") and _is_punctuation(token[0]) and token != "[UNK]"
 
 
+def _common_suffix(a, b, limit):
+    n = 0
+    while n < limit and n < len(a) and n < len(b) and a[-1 - n] == b[-1 - n]:
+        n += 1
+    return n
+
+
 def _word_counts(tk, texts):
     """Counter of the words the trainer sees: BERT-normalized, split at spaces, punctuation and CJK.
 
@@ -274,12 +281,17 @@ class Tokenizer:
             types += [1] * (len(b_ids) + 1)
         return Encoding(ids, types, offsets, seq)
 
-    def decode(self, ids, skip_special=True):
-        """Token ids -> text, with no spaces between CJK characters."""
+    def decode(self, ids, skip_special=True, source=None):
+        """Token ids -> text, with no spaces between CJK characters. `source`: the text the ids were
+        generated from; each [UNK] becomes the characters of it that the vocabulary lacks (copied)."""
+        ids = [int(i) for i in ids]
+        fills = self._unknown_fills(ids, source) if source else {}
         out = []
-        for i in ids:
-            i = int(i)
+        for n, i in enumerate(ids):
             if skip_special and i in self.hidden_ids:
+                continue
+            if n in fills:
+                out.append(fills[n])
                 continue
             tok = self.inv_vocab.get(i, "[UNK]")
             if tok.startswith("##"):
@@ -289,6 +301,21 @@ class Tokenizer:
             else:
                 out.append(tok)
         return "".join(out)
+
+    def _unknown_fills(self, ids, source):
+        """{position of an [UNK] in ids: the source characters it stands for}. Each [UNK] takes the
+        source [UNK] whose preceding tokens match its own longest (up to 3; the first unused one on a
+        tie), so a copied name keeps its rare character. Only earlier tokens decide: streaming is stable."""
+        src_ids, offsets = self._pieces(source)
+        unknown = [j for j, t in enumerate(src_ids) if t == self.unk_id]
+        fills, used = {}, set()
+        for n, i in enumerate(ids):
+            if i != self.unk_id or not unknown:
+                continue
+            j = max(unknown, key=lambda j: (_common_suffix(ids[:n], src_ids[:j], 3), j not in used, -j))
+            used.add(j)
+            fills[n] = source[offsets[j][0]:offsets[j][1]]
+        return fills
 
     def id_to_token(self, i):
         return self.inv_vocab.get(int(i), "[UNK]")

@@ -123,6 +123,35 @@ def test_decoding_any_generated_ids(tok):
     assert tok.decode([tok.token_to_id("我")] + unused + [tok.token_to_id("们")]) == "我们"
 
 
+def test_generated_unk_copies_what_the_source_holds(tok):
+    """[UNK] in generated text becomes the source's characters the vocabulary lacks, by context."""
+    src = "𠮷野家和龘靐齉爨都不在词表里"
+    assert tok.decode(tok.token_ids(src)) == "[UNK]野家和[UNK][UNK][UNK][UNK]都不在词表里"
+    assert tok.decode(tok.token_ids(src), source=src) == src
+    assert tok.decode(tok.token_ids("我们和龘靐"), source=src) == "我们和龘靐"  # after 和: the one after 和
+    assert tok.decode(tok.token_ids("龘"), source="没有生僻字") == "[UNK]"  # nothing to copy: said so
+
+
+def test_seq2seq_output_copies_unknown_characters(tok, monkeypatch):
+    """The title generator's text (and stream) for a hypothesis that copies the source's tokens."""
+    from types import SimpleNamespace
+
+    import nlpkit.generation
+    from nlpkit.config import build_config
+    from nlpkit.registry import get_task_class
+
+    Seq2Seq = get_task_class("seq2seq")
+    task = Seq2Seq(build_config(Seq2Seq, [f"model={ALBERT}"]))
+    task.tokenizer = tok
+    src = "張學友和𠮷野家的龘字"
+    copy = tok.token_ids(src)
+    monkeypatch.setattr(nlpkit.generation, "generate",
+                        lambda *a, **k: [[SimpleNamespace(ids=copy, score=-1.0)]])
+    monkeypatch.setattr(nlpkit.generation, "stream", lambda *a, **k: iter(copy))
+    assert task.predict(None, [{"src": src}])[0]["text"] == src
+    assert "".join(task.stream(None, {"src": src})) == src
+
+
 # ---- broken folders: one error each --------------------------------------------------------------
 def _copy(tmp_path, *skip):
     folder = tmp_path / "ckpt"

@@ -280,7 +280,7 @@ class CondLMTask(BertTask):
             with torch.no_grad():
                 hyps = generate(model, [prompt], config, **kwargs)[0]
             result = {k: record[k] for k in ("id", "label") if k in record}
-            result["texts"] = [self.tokenizer.decode(prompt + list(h.ids)) for h in hyps]
+            result["texts"] = [self.tokenizer.decode(prompt + list(h.ids), source=record["prefix"]) for h in hyps]
             out.append(result)
         return out
 
@@ -291,12 +291,12 @@ class CondLMTask(BertTask):
         record, prompt, config, kwargs = self._job(model, record, options)
         config = dataclasses.replace(config, num_return_sequences=1)
         produced = list(prompt)
-        shown = self.tokenizer.decode(produced)
+        shown = self.tokenizer.decode(produced, source=record["prefix"])  # the prefix's rare characters kept
         if shown:
             yield shown
         for token_id in stream(model, prompt, config, **kwargs):
             produced.append(int(token_id))
-            text = self.tokenizer.decode(produced)
+            text = self.tokenizer.decode(produced, source=record["prefix"])
             if len(text) > len(shown):
                 yield text[len(shown):]
                 shown = text

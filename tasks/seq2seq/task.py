@@ -121,8 +121,8 @@ class Seq2SeqTask(BertTask):
             results = generate(model, [self._prompt(r, config) for r in records], config, mask="unilm",
                                eos_id=tok.sep_id, pad_id=tok.pad_id)
         out = []
-        for hyps in results:
-            texts = [{"text": tok.decode(h.ids), "score": float(h.score)} for h in hyps]
+        for record, hyps in zip(records, results):  # a copied character the vocabulary lacks is copied back
+            texts = [{"text": tok.decode(h.ids, source=record["src"]), "score": float(h.score)} for h in hyps]
             out.append({"text": texts[0]["text"], "score": texts[0]["score"],
                         **({"candidates": texts} if len(texts) > 1 else {})})
         return out
@@ -138,7 +138,7 @@ class Seq2SeqTask(BertTask):
         for token_id in stream(model, self._prompt(record, config), config, mask="unilm",
                                eos_id=tok.sep_id, pad_id=tok.pad_id):
             produced.append(token_id)
-            text = tok.decode(produced)
+            text = tok.decode(produced, source=record["src"])
             if len(text) > len(shown):
                 yield text[len(shown):]
                 shown = text
