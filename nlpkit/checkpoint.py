@@ -30,9 +30,13 @@ at any point has nlpkit.yaml without metrics.json: `run_status` calls it "unfini
 temporary name first and renamed (data.atomic_path), so none is ever torn; model.safetensors is
 written deterministically (sorted tensors, fixed metadata), identical runs give identical bytes.
 """
+import contextlib
 import dataclasses
 import json
+import os
 import shutil
+import socket
+import time
 from pathlib import Path
 
 import yaml
@@ -57,6 +61,13 @@ HF_FILES = ("config.json", WEIGHTS_FILE, "vocab.txt", "tokenizer.json", "tokeniz
 RESUME_MAY_CHANGE = ("output_dir", "resume", "overwrite", "eval_output", "trainer.progress", "trainer.eval_batch_size",
                      "trainer.log_with", "data.num_proc", "data.cache")
 
+#: held (flock) by the main process of the run training in the folder; says who that is
+LOCK_FILE = "nlpkit.lock"
+#: keys that choose where nlpkit writes: only the command line given now sets them, never a run folder
+WRITE_KEYS = ("output_dir", "eval_output")
+#: nlpkit.yaml is a few KiB: a larger one is not nlpkit's, and must not cost minutes to read
+MAX_CONFIG_BYTES = 1 << 20
+
 FINISHED, UNFINISHED = "finished", "unfinished"
 NEW, RESUME = "new", "resume"
 
@@ -77,17 +88,18 @@ def plan_run(out, cfg, may_change=()):
     FINISHED (resume=true on a finished run: nothing left to do). Reads only; raises NlpkitError.
     may_change: the task's keys that a resumed run may set differently (Task.resume_may_change)."""
     out = Path(out)
-    if out.exists() and not out.is_dir():
-        raise NlpkitError(f"output_dir={out}: is a file, expected a folder for the run")
+    _check_folder(out)
     resume, overwrite = bool(cfg.resume), bool(getattr(cfg, "overwrite", False))
     if resume and overwrite:
         raise NlpkitError("resume=true and overwrite=true: pass one of them (continue the run, or replace it)")
     status = run_status(out)
     if status is None:
-        foreign = [n for n in ("config.json", WEIGHTS_FILE, "pytorch_model.bin") if (out / n).exists()]
+        # the user's own files (vocab.txt, log.jsonl, ...) would be replaced by the run's: never train there
+        foreign = sorted(p.name for p in out.iterdir() if p.name != LOCK_FILE) if out.is_dir() else []
         if foreign:
-            raise NlpkitError(f"output_dir={out}: holds {', '.join(foreign)} but is no nlpkit run (no {CONFIG_FILE}); "
-                              "choose another output_dir")
+            shown = ", ".join(foreign[:3]) + (f" and {len(foreign) - 3} more" if len(foreign) > 3 else "")
+            raise NlpkitError(f"output_dir={out}: holds {shown} but is no nlpkit run (no {CONFIG_FILE}); "
+                              "choose an empty or new output_dir")
         return NEW
     if resume:
         changed = config_changes(read_run_config(out), cfg, may_change)
@@ -101,6 +113,64 @@ def plan_run(out, cfg, may_change=()):
         raise NlpkitError(f"{out} holds a finished run; pass overwrite=true to replace it or resume=true to continue")
     raise NlpkitError(f"{out} holds an unfinished run (interrupted or still training); pass resume=true to continue "
                       "it or overwrite=true to start over")
+
+
+def _check_folder(out):
+    if out.exists() and not out.is_dir():
+        raise NlpkitError(f"output_dir={out}: is a file, expected a folder for the run")
+
+
+@contextlib.contextmanager
+def run_lock(out):
+    """Hold `out` for one training run, from before plan_run to the end: a second training (or
+    overwrite=true) into it is refused, naming the holder. Only the main process of a data-parallel
+    run (RANK 0) takes it. An flock: a killed run's lock is free again, its file says who held it.
+    A folder made here and left empty (a refused run) is removed again."""
+    out = Path(out)
+    if os.environ.get("RANK", "0") != "0":
+        yield
+        return
+    _check_folder(out)
+    made = [p for p in (out, *out.parents) if not p.exists()]
+    out.mkdir(parents=True, exist_ok=True)
+    fd = _take_lock(out / LOCK_FILE)
+    try:
+        yield
+    finally:
+        (out / LOCK_FILE).unlink(missing_ok=True)  # before closing: nobody can lock the old file after us
+        os.close(fd)
+        for folder in made:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+
+
+def _take_lock(path):
+    import fcntl
+
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise NlpkitError(f"output_dir={path.parent}: {_holder(path)} is training into it ({path}); wait "
+                              "for it to end or choose another output_dir") from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(fd).st_ino:  # not a file its holder unlinked meanwhile
+                break
+        os.close(fd)
+    info = {"pid": os.getpid(), "host": socket.gethostname(), "started": time.strftime("%Y-%m-%d %H:%M:%S")}
+    os.ftruncate(fd, 0)
+    os.write(fd, json.dumps(info).encode())
+    return fd
+
+
+def _holder(path):
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+        return f"process {info['pid']} on {info['host']} (since {info['started']})"
+    except (OSError, ValueError, KeyError, TypeError):
+        return "another process"
 
 
 def start_run(out, cfg, fresh, run_files=()):
@@ -142,7 +212,7 @@ def clear_run(out, run_files=()):
 
 def _task_run_files(out):
     try:
-        name = yaml.safe_load((out / CONFIG_FILE).read_text(encoding="utf-8"))["task"]
+        name = _load_yaml(out / CONFIG_FILE)["task"]
         return tuple(getattr(get_task_class(name), "run_files", ()))
     except Exception:  # no config, a broken one, an unknown task: only the known files go
         return ()
@@ -172,15 +242,36 @@ def read_run_config(run_dir):
         raise NlpkitError(f"{run_dir}: is a file, expected a run directory")
     if not path.exists():
         raise NlpkitError(f"{run_dir}: not an nlpkit run directory (no {CONFIG_FILE}); train one with `nlpkit train`")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (yaml.YAMLError, UnicodeDecodeError) as e:
-        raise NlpkitError(f"{path}: not valid YAML ({_first_line(e)})") from None
+    data = _load_yaml(path)
     if not isinstance(data, dict):
         raise NlpkitError(f"{path}: expected a mapping of config keys, found {type(data).__name__}")
     if not isinstance(data.get("task"), str):
         raise NlpkitError(f"{path}: names no task (expected a 'task: NAME' line)")
     return OmegaConf.create(data)
+
+
+class _NoAliases(yaml.SafeLoader):
+    """YAML without aliases: nlpkit never writes one, and nested aliases (a "billion laughs" bomb)
+    expand into billions of nodes when the config is built."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.YAMLError("an alias (*name), which nlpkit.yaml never has")
+        return super().compose_node(parent, index)
+
+
+def _load_yaml(path):
+    """A run folder's YAML, bounded: a regular file, at most MAX_CONFIG_BYTES, no aliases."""
+    if not path.is_file():  # a FIFO or a device would block or never end
+        raise NlpkitError(f"{path}: not a regular file")
+    with open(path, "rb") as f:
+        raw = f.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise NlpkitError(f"{path}: larger than {MAX_CONFIG_BYTES >> 20} MiB, not a config nlpkit wrote")
+    try:
+        return yaml.load(raw.decode("utf-8"), Loader=_NoAliases)
+    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as e:
+        raise NlpkitError(f"{path}: not valid YAML ({_first_line(e)})") from None
 
 
 def config_changes(saved, cfg, may_change=()):
@@ -251,6 +342,10 @@ def save_weights(model, path):
     # each tied tensor once: under its backbone name (where AutoModel looks), else its alphabetically first
     keep = [next((n for n in names if n.startswith("bert.")), names[0]) for names in tied_groups(state)]
     tensors = dict(sorted((hf[n], state[n].detach().contiguous()) for n in keep))
+    bad = next((n for n, t in tensors.items() if t.is_floating_point() and not t.isfinite().all()), None)
+    if bad:  # a diverged model is no checkpoint: it would load and predict garbage
+        raise NlpkitError(f"{path}: not saved: the weights hold NaN or inf ({bad}); training diverged "
+                          "(learning rate too high?)")
     with atomic_path(path) as tmp:
         save_file(tensors, tmp, metadata={"format": "pt"})
 
@@ -331,6 +426,9 @@ def load_task(run_dir, overrides=(), expect_task=None):
     """The task of a finished run, configured as it was trained (plus overrides)."""
     saved = read_run_config(run_dir)
     require_finished(run_dir)
+    for key in WRITE_KEYS:  # a run folder never chooses where nlpkit writes (eval_output=/etc/...)
+        if key in saved:
+            saved[key] = None
     if expect_task and expect_task != saved.task:
         raise NlpkitError(f"{run_dir} holds a '{saved.task}' model, not '{expect_task}'")
     task_cls = get_task_class(saved.task)

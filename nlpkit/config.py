@@ -40,6 +40,8 @@ POSITIVE = Check(lambda v: v > 0, "> 0")
 NON_NEGATIVE = at_least(0)
 FRACTION = Check(lambda v: 0 <= v < 1, "in [0, 1)")
 PROBABILITY = Check(lambda v: 0 < v <= 1, "in (0, 1]")
+#: numpy's and torch's seeding take 32-bit seeds; a larger one crashes after the run has started
+SEED = Check(lambda v: 0 <= v <= 2**32 - 1, "in [0, 2**32 - 1]")
 
 
 def opt(default, doc, check=None, choices=None):
@@ -69,7 +71,7 @@ class DataConfig:
 class RunConfig:
     task: str = opt("", "the task (set by task=NAME)")
     output_dir: Optional[str] = opt(None, "run directory (default runs/<task>)")
-    seed: int = opt(42, "random seed", NON_NEGATIVE)
+    seed: int = opt(42, "random seed", SEED)
     resume: bool = opt(False, "continue the interrupted run in output_dir")
     overwrite: bool = opt(False, "replace a finished run in output_dir")
     eval_output: Optional[str] = opt(None, "evaluate also writes each gold record with its prediction here (JSONL)")
@@ -122,12 +124,38 @@ class TrainerConfig:
                                           at_least(1))
     log_with: Optional[str] = opt(None, "also log to an accelerate tracker (installed separately)", choices=TRACKERS)
 
+    def __post_init__(self):
+        # a NaN or negative multiplier trains (or saves) nonsense weights: refuse it before step 1
+        for point in self.schedule_points or []:
+            if not all(math.isfinite(v) for v in point) or (len(point) == 2 and point[1] < 0):
+                raise NlpkitError(f"trainer.schedule_points: {list(point)}: expected [fraction, multiplier] with "
+                                  "finite numbers and a multiplier >= 0")
+
 
 @dataclass
 class BertRunConfig(RunConfig):
     model: str = opt("tiny", "tiny (a small random BERT, vocabulary built locally) or a local checkpoint folder")
     tiny: TinyConfig = section(TinyConfig, "the model=tiny architecture")
     trainer: TrainerConfig = section(TrainerConfig, "the training loop")
+
+    def longest_sequence(self):
+        """(tokens, the keys that set it): the longest sequence the task feeds the model, or None."""
+        n = getattr(self, "max_length", None)
+        return None if n is None else (n, "max_length")
+
+
+def check_tiny(cfg):
+    """model=tiny: the architecture must be buildable and hold the task's sequences (else step 1 crashes)."""
+    if cfg.model != "tiny":
+        return
+    t = cfg.tiny
+    if t.hidden_size % t.num_attention_heads:
+        raise NlpkitError(f"tiny.num_attention_heads={t.num_attention_heads}: expected a divisor of "
+                          f"tiny.hidden_size ({t.hidden_size})")
+    longest = cfg.longest_sequence()
+    if longest and longest[0] > t.max_position_embeddings:
+        raise NlpkitError(f"tiny.max_position_embeddings={t.max_position_embeddings}: expected >= {longest[0]}, "
+                          f"the longest sequence the task makes ({longest[1]}); raise it or lower {longest[1]}")
 
 
 @dataclass
@@ -322,7 +350,9 @@ def validate(cfg, schema_cls):
         choices, check = meta.get("choices"), meta.get("check")
         if (choices and value not in choices) or (check and not check.test(value)):
             raise NlpkitError(f"{key}={value}: expected {accepts(kind, meta)}")
-    OmegaConf.to_object(cfg)  # builds the dataclasses: their __post_init__ checks keys together
+    obj = OmegaConf.to_object(cfg)  # builds the dataclasses: their __post_init__ checks keys together
+    if isinstance(obj, BertRunConfig):
+        check_tiny(obj)
 
 
 def check_instance(obj, prefix=""):

@@ -31,8 +31,8 @@ from tqdm.auto import tqdm
 
 from . import __version__
 from .checkpoint import (FINISHED, RESUME, RESUME_DIRS, STATE_FILE, WEIGHTS_FILE, finish_run, load_weights,
-                         plan_run, read_bert_config, read_task_state, read_tensors, save_run, start_run,
-                         tied_groups)
+                         plan_run, read_bert_config, read_task_state, read_tensors, run_lock, save_run,
+                         start_run, tied_groups)
 from .data import LengthGroupedBatches, atomic_path, write_json
 from .devices import eval_mode
 from .errors import NlpkitError
@@ -49,7 +49,8 @@ def train_task(task, cfg):
     if cfg.trainer.threads:
         torch.set_num_threads(cfg.trainer.threads)
     try:
-        return _train(task, cfg)
+        with run_lock(cfg.output_dir or f"runs/{task.name}"):  # held from the folder's check to the end
+            return _train(task, cfg)
     finally:
         torch.set_num_threads(threads)
 
@@ -112,7 +113,7 @@ def train_epoch(t, loader, n_batches, bar, dev):
         loss = t.backward(batch, sync=boundary)
         if not boundary:
             continue
-        grad_norm = t.optimizer_step()
+        grad_norm = t.optimizer_step(loss)
         st.batch = i + 1
         lr = t.scheduler.get_last_lr()[0]
         t.log.step(st.step, st.epoch + st.batch / n_batches, lr, grad_norm)
@@ -190,10 +191,12 @@ class Trainer:
         self.positions += ids.numel() if torch.is_tensor(ids) else 0
         return loss
 
-    def optimizer_step(self):
-        """Clip (max_grad_norm 0: measure only), step, schedule, EMA; returns the gradient norm."""
+    def optimizer_step(self, loss=None):
+        """Clip (max_grad_norm 0: measure only), step, schedule, EMA; returns the gradient norm. A
+        non-finite `loss` (the last batch's) or gradient norm stops the run before it reaches the weights."""
         clip = self.cfg.trainer.max_grad_norm
         norm = self.accelerator.clip_grad_norm_(self.model.parameters(), clip or float("inf"))
+        check_finite(self.state.step + 1, loss, norm, scaled=self.accelerator.scaler is not None)
         self.optimizer.step()
         self.scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -275,6 +278,18 @@ class Trainer:
         return "trained: " + ", ".join(parts)
 
 
+def check_finite(step, loss, norm, scaled=False):
+    """NlpkitError naming the step when the loss or the gradient norm is NaN or inf (with fp16's
+    gradient scaler an inf norm is an overflow the scaler skips itself: only the loss counts)."""
+    values = [("loss", loss)] + ([] if scaled else [("gradient norm", norm)])
+    for what, value in values:
+        value = float(value.detach()) if torch.is_tensor(value) else value
+        if value is not None and not math.isfinite(value):
+            raise NlpkitError(f"step {step}: the {what} is {value}: training diverged and stopped before "
+                              "the weights took it (lower trainer.lr, check trainer.schedule_points); the run "
+                              "stays unfinished")
+
+
 def make_accelerator(task, tc, out):
     from datetime import timedelta
 
@@ -289,6 +304,11 @@ def make_accelerator(task, tc, out):
     # the other ranks wait at a barrier while the main process scores dev: a long dev set must not
     # run into the process group's default 30-minute timeout
     group = InitProcessGroupKwargs(timeout=timedelta(days=7))
+    # accelerate keeps one mixed precision per process: a later run in it (Python, tests) may ask for
+    # another (bf16 after fp32); the process group (PartialState) is kept
+    from accelerate.state import AcceleratorState
+
+    AcceleratorState._reset_state()
     try:
         return Accelerator(mixed_precision=tc.mixed_precision, cpu=tc.cpu or not has_device, kwargs_handlers=[ddp, group],
                            log_with=tc.log_with, project_config=project)

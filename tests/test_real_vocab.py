@@ -220,6 +220,15 @@ def test_a_folder_with_tokenizer_json_only(tmp_path, tok):
 
 
 @pytest.mark.skipif(not (M3E / "tokenizer.json").exists(), reason="no m3e-small in the cache")
+def test_m3e_small_without_mlm_head_is_one_line(capfd):
+    """A sentence encoder: pooler left out silently, the MLM head a generating task needs is new."""
+    load_backbone(str(M3E), Tokenizer.from_dir(M3E), lm_head=True)
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("newly initialised, learnt in fine-tuning (not in the checkpoint): "
+                                             "MLM head (6 tensors)"), err
+
+
+@pytest.mark.skipif(not (M3E / "tokenizer.json").exists(), reason="no m3e-small in the cache")
 def test_m3e_small_has_the_same_vocabulary(tok):
     """Token for token, but for U+2028 (id 343) and ##U+2028 (13502), which transformers' vocab.txt reader
     strips to "" and "##" (harmless: BERT's normaliser turns U+2028 in a text into a space first)."""

@@ -3,6 +3,7 @@ from dataclasses import dataclass
 from typing import List, Optional
 
 from nlpkit.config import BertRunConfig, Check, at_least, opt
+from nlpkit.errors import NlpkitError
 
 #: a probability threshold: 0 would predict every label, 1 none
 OPEN_UNIT = Check(lambda v: 0 < v < 1, "in (0, 1)")
@@ -23,6 +24,12 @@ class ClassifyConfig(BertRunConfig):
                            OPEN_UNIT)
     pooling: str = opt("cls", "text vector: the [CLS] token's state (cls) or the mean of all tokens' (mean)",
                        choices=("cls", "mean"))
+
+    def __post_init__(self):
+        twice = sorted({label for label in self.labels or [] if self.labels.count(label) > 1})
+        if twice:  # a repeated label would be two classes with one name: predictions of one never score
+            raise NlpkitError(f"labels={list(self.labels)}: {', '.join(twice)} given more than once; expected each "
+                              "label once")
 
 
 #: the tiny random model on the bundled sentiment sample (measured in the README card)

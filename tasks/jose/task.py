@@ -10,7 +10,7 @@ from pathlib import Path
 import torch
 
 from nlpkit.cache import cache_dir
-from nlpkit.checkpoint import FINISHED, RESUME, clear_run, finish_run, plan_run, start_run
+from nlpkit.checkpoint import FINISHED, RESUME, clear_run, finish_run, plan_run, run_lock, start_run
 from nlpkit.data import iter_lines, read_json_records, require, write_jsonl
 from nlpkit.errors import DataError, NlpkitError
 from nlpkit.pipelines import Pipeline
@@ -143,6 +143,10 @@ class JoseTask(Task):
         """Train and write the run directory; returns its path. Everything that can be checked (the
         run folder, the labels and word pairs) is checked before the corpus is segmented."""
         out = Path(cfg.output_dir or f"runs/{self.name}")
+        with run_lock(out):  # a second training into `out` is refused while this one runs
+            return self._fit(out, cfg)
+
+    def _fit(self, out, cfg):
         say = (lambda msg: print(f"jose: {msg}", file=sys.stderr)) if cfg.progress else (lambda msg: None)
         plan = plan_run(out, cfg, self.resume_may_change)
         if plan == FINISHED:

@@ -108,6 +108,12 @@ class MlmTask(BertTask):
         return mlm_loss(model, batch)
 
     # ---- evaluation ------------------------------------------------------------------------
+    def check_dev(self, records):
+        """Read and encode the whole dev corpus now (evaluate reuses it): a corrupt file (bad UTF-8, a
+        broken archive) stops the run before step 1, not after its first epoch."""
+        if not self._features(records):
+            raise NlpkitError(f"mlm: no text to evaluate on in data.dev={self.cfg.data.dev}")
+
     def evaluate(self, model, records, **options):
         """Masked-token accuracy and perplexity, with masks drawn from cfg.seed (the same every epoch)."""
         model = getattr(model, "module", model)

@@ -68,6 +68,13 @@ def tags_from_spans(length, spans, scheme):
     return tags
 
 
+def overlapping(text_length, entities, scheme):
+    """How many of `entities` ({"start", "end", "type"}) one tag sequence cannot hold: those that
+    overlap (nest in, cross) an entity tags_from_spans keeps."""
+    spans = {(e["start"], e["end"], e["type"]) for e in entities}
+    return len(spans) - len(spans_from_tags(tags_from_spans(text_length, spans, scheme)))
+
+
 def tag_names(types, scheme):
     """The label vocabulary of a tagging head: 'O', then every prefix of every type."""
     return ["O"] + [f"{p}-{t}" for t in types for p in PREFIXES[scheme]]

@@ -14,7 +14,7 @@ from .decoding import align, char_entity, sort_entities
 from .metrics import score
 from .model import NerModel
 from .reader import read_ner_file
-from .tags import spans_from_tags, tag_names, tags_from_spans
+from .tags import overlapping, spans_from_tags, tag_names, tags_from_spans
 
 
 class NerTask(BertTask):
@@ -46,6 +46,20 @@ class NerTask(BertTask):
         scheme = self.cfg.scheme or next((r["scheme"] for r in records if "scheme" in r), "bio")
         self.state.update({"types": types, "scheme": scheme})
         self._warn_left_out(records)
+        self._warn_overlapping(records, "training")
+
+    def _warn_overlapping(self, records, what):
+        """A tagging head holds one entity per character: say how many nested or crossing ones it drops
+        (else a nested dataset trains and scores as if they were not there). Returns that count."""
+        if self.cfg.head == "global_pointer":
+            return 0
+        dropped = sum(overlapping(len(r["text"]), r["entities"], self.state["scheme"]) for r in records)
+        if dropped:
+            total = sum(len(r["entities"]) for r in records)
+            warnings.warn(f"ner: head={self.cfg.head} drops overlapping entities: {dropped} of {total} {what} "
+                          "entities nest in or cross another and are left out (head=global_pointer keeps them)",
+                          stacklevel=2)
+        return dropped
 
     def _warn_left_out(self, records):
         left_out = sum(align(self._encoding(r["text"]), len(r["text"]), r["entities"])[1] for r in records)
@@ -141,6 +155,9 @@ class NerTask(BertTask):
         config `eval_output` every record is written with its gold and predicted entities."""
         predictions = self.predict(model, records)
         metrics, rows = score(records, predictions, self.cfg.head, self.state["scheme"])
+        dropped = self._warn_overlapping(records, "gold")
+        if dropped:  # the tagging scores above never saw them
+            metrics["overlapping_not_scored"] = dropped
         if self.cfg.eval_output:
             write_jsonl(self.cfg.eval_output, rows)
         return metrics

@@ -37,6 +37,12 @@ class ReadingConfig(BertRunConfig):
     decode: ReadingDecode = section(ReadingDecode, "decoding for evaluate / predict / pipeline (also per call); "
                                                    "max_new_tokens is the longest answer", max_new_tokens=16)
 
+    def longest_sequence(self):
+        # [CLS] passage [SEP] question [SEP], then the answer (trained or generated) and its [SEP]
+        answer = max(self.max_answer_length, self.decode.max_new_tokens)
+        return (self.max_passage_length + self.max_question_length + answer + 4,
+                "max_passage_length + max_question_length + max_answer_length (or decode.max_new_tokens) + 4")
+
 
 #: the tiny random model on the bundled 1500-question sample (about 1200 steps; measured in the README card)
 TINY = {
