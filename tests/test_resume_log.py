@@ -44,8 +44,6 @@ def test_resumed_log_equals_uninterrupted_log(tmp_path, killed_at, extra):
     for a, b in zip(full, resumed):
         assert a == b
     assert len(resumed) == len(full)
-    assert [r["elapsed"] for r in read_log(part) if "elapsed" in r] == sorted(
-        r["elapsed"] for r in read_log(part) if "elapsed" in r)  # the clock continues, never goes back
 
 
 def test_a_resume_point_without_a_log_window_still_resumes(tmp_path):
