@@ -1,6 +1,10 @@
 """A resumed run writes the same log.jsonl as an uninterrupted one, line by line, even when a logging
 window spans the resume point (its running sums travel in the resume point)."""
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -61,3 +65,25 @@ def test_a_resume_point_without_a_log_window_still_resumes(tmp_path):
     path.write_text(json.dumps(point))
     _train(part, data, "resume=true")
     assert [r["step"] for r in read_log(part) if "loss" in r] == [3, 6, 9, 12, 15]
+
+
+def _torchrun(*args):
+    here = Path(__file__).parent
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+           str(here / "dist_resume_worker.py"), *map(str, args)]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(here)}
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def test_two_processes_resume_each_ones_window(tmp_path):
+    """Each process keeps its own window (their losses differ), summed over both when the line is written.
+    32 records, batch 4, 2 processes: 4 steps an epoch; killed after step 6, resumed from step 4."""
+    data, dev = small_tsv(tmp_path, n=32), small_tsv(tmp_path, n=8, name="dev.tsv")
+    assert _torchrun(data, dev, tmp_path / "full", 0).returncode == 0
+    assert _torchrun(data, dev, tmp_path / "part", 6).returncode != 0
+    windows = json.loads((tmp_path / "part" / "resume" / "trainer.json").read_text())["log_window"]
+    assert len(windows) == 2 and windows[0]["loss_sum"] != windows[1]["loss_sum"]
+    proc = _torchrun(data, dev, tmp_path / "part", 0, "resume=true")
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    full, resumed = _lines(tmp_path / "full"), _lines(tmp_path / "part")
+    assert len(full) == 4 + 3 and resumed == full
