@@ -190,10 +190,13 @@ class Tokenizer:
         self.inv_vocab = {i: t for t, i in vocab.items()}
         self.pad_id, self.unk_id = vocab["[PAD]"], vocab["[UNK]"]
         self.cls_id, self.sep_id, self.mask_id = vocab["[CLS]"], vocab["[SEP]"], vocab["[MASK]"]
-        self.special_ids = {self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id}
-        #: ids decode() leaves out: the specials but [UNK], and tokens no text is split into ([unused1],
-        #: <S>: several characters starting with punctuation, which BERT always splits off)
-        self.hidden_ids = (self.special_ids - {self.unk_id}) | {i for t, i in vocab.items() if _never_typed(t)}
+        #: ids that are not text: the five specials, and tokens no text is split into (a real vocabulary's
+        #: [unused1], <S>: several characters starting with punctuation, which BERT always splits off);
+        #: never a fill-mask answer or a random replacement
+        self.special_ids = {self.pad_id, self.unk_id, self.cls_id, self.sep_id, self.mask_id} | {
+            i for t, i in vocab.items() if _never_typed(t)}
+        #: ids decode() leaves out: all of those but [UNK]
+        self.hidden_ids = self.special_ids - {self.unk_id}
 
     # ---- construction -------------------------------------------------------------------------
     @classmethod

@@ -247,6 +247,7 @@ def test_loading_says_one_line_about_what_is_new(capfd):
 
 
 # ---- end to end ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_ner_from_the_real_checkpoint_predicts_substrings(tmp_path, capfd):
     train = tmp_path / "train.jsonl"
     rows = [{"text": t, "entities": [{"start": t.index(e), "end": t.index(e) + len(e), "type": "ENT"}]}
@@ -289,3 +290,22 @@ def test_train_from_a_broken_checkpoint_is_one_line_and_writes_nothing(tmp_path,
     assert err[-1].startswith("nlpkit: error: ") and not any("Traceback" in e or "error" in e for e in err[:-1]), err
     print(err[-1])
     assert not run.exists()
+
+
+@pytest.mark.slow
+def test_fill_mask_never_answers_a_token_no_text_has(tmp_path, tok):
+    """The real vocabulary's [unused1]..[unused99], <S>, <T> are not text: never a fill-mask candidate."""
+    never = [tok.token_to_id(t) for t in ("[unused1]", "[unused99]", "<S>", "<T>", "[PAD]", "[MASK]")]
+    assert set(never) <= tok.special_ids and tok.token_to_id("<") not in tok.special_ids
+    train = tmp_path / "text.txt"
+    train.write_text("".join(t + "\n" for t in HOSTILE), encoding="utf-8")
+    run = tmp_path / "run"
+    assert main(["train", "task=mlm", f"model={ALBERT}", f"data.train={train}", f"data.dev={train}",
+                 f"output_dir={run}", "trainer.max_steps=1", "trainer.progress=false"]) == 0
+    inputs = tmp_path / "masked.txt"
+    inputs.write_text("[MASK]\n中国的首都是[MASK]京。\nApple发布了[MASK]Phone\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    assert main(["predict", f"model={run}", f"input={inputs}", f"output={out}", "top_k=2000"]) == 0
+    for line in out.read_text(encoding="utf-8").splitlines():
+        tokens = {c["token_str"] for c in json.loads(line)["predictions"] if c["score"] > 0}
+        assert len(tokens) > 1000 and not tokens & {tok.id_to_token(i) for i in tok.special_ids}, line[:200]
