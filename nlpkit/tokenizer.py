@@ -171,8 +171,10 @@ def check_vocab_files(folder):
         if missing:
             what = "is empty" if not tokens else f"has no {', '.join(missing)}"
             raise NlpkitError(f"{folder / name} {what} (a BERT vocabulary needs {', '.join(SPECIALS)})")
-    if len(lists) == 2 and lists["vocab.txt"] != lists["tokenizer.json"]:
-        a, b = lists["vocab.txt"], lists["tokenizer.json"]
+    a, b = list(lists.get("vocab.txt", [])), lists.get("tokenizer.json")
+    while a and not a[-1]:  # blank lines at the end of vocab.txt
+        a.pop()
+    if b is not None and a and a != b:
         i = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
         raise NlpkitError(f"{folder}: vocab.txt ({len(a)} tokens) and tokenizer.json ({len(b)}) differ from id {i}; "
                           "remove the one that does not belong to the model")
