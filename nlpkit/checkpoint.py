@@ -132,13 +132,20 @@ def run_lock(out):
         return
     _check_folder(out)
     made = [p for p in (out, *out.parents) if not p.exists()]
-    out.mkdir(parents=True, exist_ok=True)
-    fd = _take_lock(out / LOCK_FILE)
+    fd = None
     try:
+        out.mkdir(parents=True, exist_ok=True)
+        fd = _take_lock(out / LOCK_FILE)
         yield
+    except OSError as e:
+        if fd is None:  # before training: a folder nlpkit may not write to (permission, a full disk)
+            raise NlpkitError(f"output_dir={out}: cannot write there ({e.strerror or e})") from None
+        raise
     finally:
-        (out / LOCK_FILE).unlink(missing_ok=True)  # before closing: nobody can lock the old file after us
-        os.close(fd)
+        if fd is not None:
+            with contextlib.suppress(OSError):  # before closing: nobody can lock the old file after us
+                (out / LOCK_FILE).unlink()
+            os.close(fd)
         for folder in made:  # deepest first
             with contextlib.suppress(OSError):
                 folder.rmdir()
@@ -151,7 +158,7 @@ def _take_lock(path):
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
+        except BlockingIOError:
             os.close(fd)
             raise NlpkitError(f"output_dir={path.parent}: {_holder(path)} is training into it ({path}); wait "
                               "for it to end or choose another output_dir") from None

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nlpkit.cache import cache_root
-from nlpkit.checkpoint import CONFIG_FILE, METRICS_FILE, load_run, run_status
+from nlpkit.checkpoint import CONFIG_FILE, LOCK_FILE, METRICS_FILE, load_run, run_status
 from nlpkit.config import build_config
 from nlpkit.errors import DataError, NlpkitError
 from nlpkit.registry import get_task_class
@@ -285,12 +285,14 @@ def test_resume_after_interruption_matches_an_uninterrupted_run(tmp_path, monkey
         fit(tmp_path, *args, name="cut")
     cut = tmp_path / "cut"
     during = sorted([CONFIG_FILE, jose_task.RESUME_FILE])
-    assert seen[1] == sorted(os.listdir(cut)) == during
+    held = sorted([*during, LOCK_FILE])  # the lock: held while it trains, gone with it
+    assert seen[1] == held
+    assert sorted(os.listdir(cut)) == during
     assert run_status(cut) == "unfinished"
     with pytest.raises(NlpkitError, match="unfinished run"):
         load_run(cut)
     resumed = load(fit(tmp_path, *args, "resume=true", name="cut"))
-    assert seen[2] == seen[3] == during
+    assert seen[2] == seen[3] == held
     assert torch.allclose(whole.words, resumed.words, atol=1e-4)
     assert torch.allclose(whole.docs, resumed.docs, atol=1e-4)
     assert sorted(os.listdir(cut)) == sorted([CONFIG_FILE, METRICS_FILE, "jose.json", "vectors.safetensors", "vocab.tsv"])
@@ -346,8 +348,11 @@ def test_failed_runs_leave_no_folder(tmp_path, monkeypatch):
     assert not (tmp_path / "a").exists()
     mine = tmp_path / "mine"
     mine.mkdir()
-    (mine / "notes.txt").write_text("mine", encoding="utf-8")
     with pytest.raises(KeyboardInterrupt):
+        fit(tmp_path, *args, name="mine")
+    assert os.listdir(mine) == []
+    (mine / "notes.txt").write_text("mine", encoding="utf-8")
+    with pytest.raises(NlpkitError, match="holds notes.txt but is no nlpkit run"):  # never trains among them
         fit(tmp_path, *args, name="mine")
     assert os.listdir(mine) == ["notes.txt"]
     assert list((cache_root() / "jose").iterdir()) == []

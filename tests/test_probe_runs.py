@@ -161,6 +161,12 @@ def test_the_lock_is_held_across_processes_and_freed_when_its_holder_dies(tmp_pa
     capsys.readouterr()
 
 
+def test_a_folder_nlpkit_cannot_make_is_one_line(tmp_path, data, capsys):
+    (tmp_path / "file").write_text("x")
+    line = _error_line(capsys, *_train_args(tmp_path / "file" / "run", data))
+    assert line == f"nlpkit: error: output_dir={tmp_path / 'file' / 'run'}: cannot write there (Not a directory)"
+
+
 def test_only_the_main_process_takes_the_lock(tmp_path, monkeypatch):
     monkeypatch.setenv("RANK", "1")
     with run_lock(tmp_path / "run"):
