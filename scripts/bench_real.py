@@ -22,8 +22,8 @@ which transformers 5 ignores: it saw 5 special tokens and learnt from review len
 Equal recipe rules. Each system keeps its own published optimizer and schedule (below); its peak
 learning rate is picked by one rule for all: the budget's rate x 0.5, 1 and 2, each trained on the
 small budget's training subset for 1 epoch and scored on the DEV split (never the reported test
-split), the best dev score wins (ties: the lower rate; cond_lm: the lowest perplexity), and that rate
-trains the reported run. Rows show the picked `lr`; the JSON has every sweep run (`sweeps`).
+split), the best dev score wins (cond_lm: the lowest perplexity; among equal scores the rate nearest
+the budget's, so a sweep with no signal keeps the budget's rate), and that rate trains the reported run. Rows show the picked `lr`; the JSON has every sweep run (`sweeps`).
 --no-sweep trains every system at the budget's rate instead. Batching is each system's own: nlpkit
 groups batches by length, the examples draw random batches; so next to records/s every row reports
 padded token positions per second (kpos/s: every position of every training batch, padding
@@ -110,6 +110,7 @@ declaring them), gensim, scikit-learn, psutil.
 """
 import argparse
 import json
+import math
 import os
 import re
 import shutil
@@ -171,6 +172,13 @@ SYSTEM_LIBRARIES = (  # (part of a system's name, the libraries its row comes fr
 
 def sweep_rates(rate):
     return [float(f"{rate * f:.6g}") for f in SWEEP_FACTORS]
+
+
+def pick_rate(scores, best, centre):
+    """The rate with the best dev score; among equal scores the one nearest the budget's rate, so a sweep
+    without signal (every rate at F1 0 after one short epoch) keeps the budget's rate instead of an end."""
+    top = best(scores.values())
+    return min((r for r, v in scores.items() if v == top), key=lambda r: (abs(math.log(r / centre)), r))
 
 
 def versions(names=LIBRARIES):
@@ -347,8 +355,8 @@ class Bench:
 
     def tuned(self, cap, system, fn, s, sweep, final):
         """The same learning-rate rule for every system: with the sweep (default), fn(sweep, rate) for each
-        of the budget's rate x SWEEP_FACTORS, the best dev score picks the rate (ties: the lower rate), and
-        fn(final, rate) is the reported row; with --no-sweep, the budget's rate."""
+        of the budget's rate x SWEEP_FACTORS, the best dev score picks the rate (pick_rate), and fn(final,
+        rate) is the reported row; with --no-sweep, the budget's rate."""
         skip = self.skipped(system)
         if skip:
             self.add(cap, system, {"skipped": f"--skip {skip}"})
@@ -363,7 +371,7 @@ class Bench:
             if not scores:
                 self.add(cap, system, {"error": "every rate of the sweep failed"})
                 return
-            rate = best(sorted(scores), key=scores.get)
+            rate = pick_rate(scores, best, s["lr"])
         self.attempt(cap, system, lambda: {"lr": rate, "sweep_dev": scores, **fn(final, rate)})
 
     # ---- shared steps ------------------------------------------------------------------------
