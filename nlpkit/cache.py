@@ -7,7 +7,10 @@ variable moves (or isolates, as the tests do) every cache at once. Deleting the 
 import hashlib
 import os
 import re
+import tempfile
 from pathlib import Path
+
+from .errors import NlpkitError
 
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
@@ -19,7 +22,12 @@ def cache_root():
 def cache_dir(kind):
     """The folder for one kind of derived file (e.g. "encoded"), created on demand."""
     path = cache_root() / kind
-    path.mkdir(parents=True, exist_ok=True)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.TemporaryFile(dir=path)  # unwritable shows here, not as a traceback mid-run
+    except OSError as e:
+        raise NlpkitError(f"cache folder {path}: {e.strerror or e} (NLPKIT_CACHE chooses a writable one)") from None
+    probe.close()
     return path
 
 

@@ -1,4 +1,5 @@
 """The `nlpkit` command: train / evaluate / predict / config / tasks / wordcount."""
+import argparse
 import json
 import os
 import sys
@@ -17,6 +18,13 @@ USAGE = """usage:
   nlpkit plot     RUN_DIR [RUN_DIR ...] [-o curves.png] [--metric NAME] | RUN_DIR --docs [LABELS]
   nlpkit wordcount PATH... [-o out.tsv] [-j WORKERS] ...           see `nlpkit wordcount -h`
 """
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse for nlpkit's subcommands: a usage error is nlpkit's one line (`nlpkit: error: ...`, exit 2)."""
+
+    def error(self, message):
+        raise NlpkitError(f"{self.prog}: {message} (see `{self.prog} -h`)")
 
 
 def _split(args, names):
@@ -61,10 +69,26 @@ def cmd_train(args):
     if _is_main_process():
         lines = changes(cfg, task_cls)
         print(f"nlpkit: train {task_cls.name}" + "".join(f"\n  {line}" for line in lines), file=sys.stderr)
-    out = task_cls(cfg).fit(cfg)
-    if _is_main_process():
-        print(f"nlpkit: run saved to {out}", file=sys.stderr)
+    before = _finished_stamp(cfg.output_dir)
+    try:
+        out = task_cls(cfg).fit(cfg)
+    except OSError as e:
+        if e.filename is None:  # a failed write() names no file: say which run it was writing
+            raise NlpkitError(f"{cfg.output_dir}: training stopped: {e.strerror or e}") from None
+        raise
+    if _is_main_process() and (before is None or _finished_stamp(out) != before):
+        print(f"nlpkit: run saved to {out}", file=sys.stderr)  # not when resume=true found nothing to do
     return 0
+
+
+def _finished_stamp(run_dir):
+    """When the run in `run_dir` was finished (its metrics file written), or None."""
+    from .checkpoint import METRICS_FILE
+
+    try:
+        return (Path(run_dir) / METRICS_FILE).stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 def cmd_config(args):
@@ -72,7 +96,10 @@ def cmd_config(args):
 
     own, rest = _split(args, {"task", "model"})
     task_cls = _task_class(own)
-    print("\n".join(describe(task_cls, own.get("model", "tiny"), rest)))
+    model = own.get("model", "tiny")
+    if model != "tiny" and not Path(model).is_dir():
+        raise NlpkitError(f"model={model}: no such folder (expected tiny or a checkpoint folder)")
+    print("\n".join(describe(task_cls, model, rest)))
     return 0
 
 
@@ -112,7 +139,8 @@ def cmd_evaluate(args):
     if not path:
         raise NlpkitError("missing data=FILE (the run has no dev data of its own)")
     records = task.read_data(path)
-    metrics = task.evaluate(task.place(task.load_run(own["model"]), device, dtype), records)
+    with task.doing("evaluate"):
+        metrics = task.evaluate(task.place(task.load_run(own["model"]), device, dtype), records)
     print(json.dumps(metrics, ensure_ascii=False))
     return 0
 
@@ -128,9 +156,8 @@ def _batch_size(text):
 
 
 def cmd_predict(args):
-    from tqdm.auto import tqdm
-
     from .data import write_jsonl
+    from .progress import progress_bar
 
     own, rest = _split(args, {"task", "model", "input", "output", "batch_size", "device", "dtype"})
     device, dtype = _placement(own)
@@ -140,7 +167,7 @@ def cmd_predict(args):
     records = task.read_input_data(own["input"])
     model = task.place(task.load_run(own["model"]), device, dtype)
     predictions = []
-    for start in tqdm(range(0, len(records), batch), desc="predict", disable=len(records) <= batch):
+    for start in progress_bar(range(0, len(records), batch), desc="predict", enabled=len(records) > batch):
         predictions += task.predict(model, records[start : start + batch])
     rows = task.output_rows(records, predictions)
     if output is not None:
@@ -171,6 +198,13 @@ def cmd_wordcount(args):
     return wordcount_main(args)
 
 
+def os_error_line(e):
+    """`path: cause` of an OSError (both paths of a failed rename), the cause alone when it names none."""
+    where = ": ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
+    why = e.strerror or str(e) or type(e).__name__
+    return f"{where}: {why}" if where else why
+
+
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "config": cmd_config,
             "tasks": cmd_tasks, "plot": cmd_plot, "wordcount": cmd_wordcount}
 
@@ -188,6 +222,9 @@ def main(argv=None):
         return command(argv[1:]) or 0
     except NlpkitError as e:
         print(f"nlpkit: error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # disk full, a file size limit, permission denied...: where and why, one line
+        print(f"nlpkit: error: {os_error_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("nlpkit: interrupted (continue a training run with resume=true)", file=sys.stderr)

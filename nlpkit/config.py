@@ -254,17 +254,17 @@ def key_type(cfg, key):
         if part not in hints:
             if typing.get_origin(schema_cls) is dict and i == len(parts) - 1:
                 return typing.get_args(schema_cls)[1]
-            raise NlpkitError(unknown_key_message(key, valid_keys(cfg)))
+            raise NlpkitError(unknown_key_message(key, valid_keys(cfg), OmegaConf.select(cfg, "task", default=None)))
         schema_cls = _strip_optional(hints[part])
     if dataclasses.is_dataclass(schema_cls):
         raise NlpkitError(f"'{key}' is a group of keys; set one of them, e.g. {key}.{dataclasses.fields(schema_cls)[0].name}=...")
     return hints[parts[-1]]
 
 
-def unknown_key_message(key, valid):
+def unknown_key_message(key, valid, task=None):
     close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
-    return f"unknown config key '{key}'; {hint}see `nlpkit config task=NAME` for every key"
+    return f"unknown config key '{key}'; {hint}see `nlpkit config task={task or 'NAME'}` for every key"
 
 
 def _strip_optional(kind):

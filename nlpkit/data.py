@@ -3,9 +3,11 @@ batching."""
 import contextlib
 import csv
 import json
+import lzma
 import os
 import re
 import tempfile
+import zlib
 from pathlib import Path
 
 from .errors import DataError, NlpkitError
@@ -71,11 +73,15 @@ def _open_bytes(path):
         raise NlpkitError(f"{path}: cannot read: {e.strerror or e}") from None
 
 
+#: what a read raises on an unreadable file, or a truncated or corrupt .gz / .bz2 / .xz stream
+READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError)
+
+
 def _read(method, size, path):
     try:
         return method(size)
-    except OSError as e:
-        raise NlpkitError(f"{path}: cannot read: {e.strerror or e}") from None
+    except READ_ERRORS as e:
+        raise NlpkitError(f"{path}: cannot read: {getattr(e, 'strerror', None) or e}") from None
 
 
 def iter_lines(path, max_line_bytes=MAX_LINE_BYTES):
@@ -353,18 +359,58 @@ os.umask(_UMASK)
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path next to `path`; it replaces `path` only if the block succeeds."""
+    """Yield a temporary path next to `path`; it replaces `path` only if the block succeeds.
+
+    A write that fails for want of room or rights (disk full, `ulimit -f`, permission denied) is one
+    NlpkitError naming `path` and the cause; `path` itself is left as it was."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as e:
+        raise NlpkitError(f"{path}: cannot write: {_cause(e)}") from None
     try:
         yield tmp
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
+    except Exception as e:
+        why = _write_failure(e, tmp)
+        if why is None:
+            raise
+        raise NlpkitError(f"{path}: cannot write: {why}") from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def _cause(e):
+    return e.strerror or str(e) or type(e).__name__
+
+
+def _write_failure(e, tmp):
+    """Why writing `tmp` failed, or None when `e` is not a failed write (it then propagates as is).
+    Writers report it differently: an OSError without a file name (open().write), an "(os error N)"
+    in the text (safetensors), or no cause at all (torch.save: then the disk and the limit are asked)."""
+    if isinstance(e, OSError):
+        return _cause(e) if e.filename in (None, tmp) else None
+    code = re.search(r"\(os error (\d+)\)", str(e))
+    if code:
+        return os.strerror(int(code.group(1)))
+    if isinstance(e, RuntimeError) and re.search(r"inline_container|PytorchStreamWriter", str(e)):
+        return _full_or_too_large(tmp) or f"the write failed ({str(e).splitlines()[0]})"
+    return None
+
+
+def _full_or_too_large(tmp):
+    import errno
+    import resource
+
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+    if limit != resource.RLIM_INFINITY and os.path.getsize(tmp) + (64 << 10) >= limit:
+        return os.strerror(errno.EFBIG)
+    st = os.statvfs(os.path.dirname(tmp) or ".")
+    return os.strerror(errno.ENOSPC) if st.f_bavail * st.f_frsize < (1 << 20) else None
 
 
 @contextlib.contextmanager

@@ -3,77 +3,189 @@ run's document vectors (t-SNE, which keeps neighbourhoods) with TensorBoard proj
 
     nlpkit plot RUN_DIR [RUN_DIR ...] [-o curves.png] [--metric NAME]
     nlpkit plot RUN_DIR --docs [LABELS] [-o docs.png]
+
+Chinese text (labels, run names) needs a font with Chinese glyphs; matplotlib ships none. An installed
+one is found (also one installed after matplotlib cached its font list); without one, one line says
+what to install, and the picture is still written.
 """
-import argparse
+import math
+import re
 import sys
 from pathlib import Path
 
 from .errors import NlpkitError
 from .telemetry import LOG_FILE, read_log
 
+#: families of fonts with Chinese glyphs (Linux packages, macOS, Windows), and their file names
+_CJK_FAMILY = re.compile(r"CJK|WenQuanYi|Source Han|Droid Sans Fallback|PingFang|Hiragino Sans GB|Heiti|YaHei|"
+                         r"SimHei|SimSun|AR PL|Sarasa|LXGW", re.I)
+_CJK_FILE = re.compile(r"cjk|wqy|sourcehan|droidsansfallback|pingfang|hiragino|yahei|msyh|simhei|simsun|"
+                       r"uming|ukai|sarasa|lxgw", re.I)
+_CHINESE = re.compile(r"[\u2e80-\u9fff\uf900-\ufaff\uff00-\uffef]")
+INSTALL_CJK = "apt-get install fonts-wqy-microhei (Debian/Ubuntu; or fonts-noto-cjk, dnf install google-noto-sans-cjk-fonts)"
 
-def _pyplot():
+
+def _pyplot(texts=()):
+    """matplotlib's pyplot for files, with a Chinese font when any of `texts` needs one."""
     import warnings
 
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no screen
     import matplotlib.pyplot as plt
-    from matplotlib import font_manager
 
-    # Chinese labels need a CJK font; without one they show as boxes (and matplotlib warns per glyph)
-    cjk = [f.name for f in font_manager.fontManager.ttflist if any(k in f.name for k in ("CJK", "WenQuanYi", "Hei"))]
-    if cjk:
-        plt.rcParams["font.sans-serif"] = [cjk[0], "DejaVu Sans"]
-    warnings.filterwarnings("ignore", message="Glyph .* missing from font")
+    if any(_CHINESE.search(str(t)) for t in texts):
+        font = cjk_font()
+        if font:
+            plt.rcParams["font.sans-serif"] = [font, "DejaVu Sans"]
+        else:
+            print(f"nlpkit: no font with Chinese characters is installed, so Chinese text shows as boxes; "
+                  f"install one: {INSTALL_CJK}", file=sys.stderr)
+            warnings.filterwarnings("ignore", message="Glyph .* missing from font")  # said once, above
     return plt
 
 
+def cjk_font():
+    """The family name of an installed font with Chinese glyphs, or None. A font installed after
+    matplotlib cached its list of fonts is looked for by file name and added."""
+    from matplotlib import font_manager
+
+    manager = font_manager.fontManager
+    found = _cjk_families(manager)
+    if not found:
+        for path in font_manager.findSystemFonts():
+            if _CJK_FILE.search(Path(path).name):
+                try:
+                    manager.addfont(path)
+                except (OSError, RuntimeError, ValueError):  # unreadable or not a font after all
+                    continue
+        found = _cjk_families(manager)
+    return found[0] if found else None
+
+
+def _cjk_families(manager):
+    """Names of the fonts known to matplotlib that are named as Chinese fonts and draw 中."""
+    from matplotlib.ft2font import FT2Font
+
+    names = []
+    for entry in manager.ttflist:
+        if entry.name in names or not _CJK_FAMILY.search(entry.name):
+            continue
+        try:
+            if FT2Font(entry.fname).get_char_index(ord("中")):
+                names.append(entry.name)
+        except (OSError, RuntimeError):
+            continue
+    return names
+
+
+# ---- training curves ----------------------------------------------------------------------------
 def _runs(paths):
-    runs = []
+    """(legend label, log rows) per run folder; labels are the folder names, made longer where two
+    runs share a name (a/run, b/run)."""
+    rows = []
     for path in paths:
-        if not (Path(path) / LOG_FILE).exists():
-            raise NlpkitError(f"{path}: no {LOG_FILE} (a run trained by nlpkit writes one; runs from before it cannot be plotted)")
-        runs.append((Path(path).resolve().name, read_log(path)))
-    return runs
+        folder = Path(path)
+        if not folder.is_dir():
+            raise NlpkitError(f"{path}: no such run folder")
+        if not (folder / LOG_FILE).is_file():
+            raise NlpkitError(f"{path}: no {LOG_FILE}: {_why_no_log(path)}")
+        rows.append([r for r in read_log(path) if isinstance(r, dict) and _number(r.get("step")) is not None])
+    return list(zip(_labels_for(paths), rows))
+
+
+def _why_no_log(path):
+    """Why a folder has no training log: a task that writes none, or no nlpkit run at all."""
+    from .checkpoint import CONFIG_FILE, read_run_config
+    from .registry import get_task_class
+    from .task import Task
+
+    if not (Path(path) / CONFIG_FILE).is_file():
+        return "not an nlpkit run folder (runs trained before nlpkit wrote logs cannot be plotted)"
+    task_cls = get_task_class(read_run_config(path).task)
+    maps = task_cls.document_vectors is not Task.document_vectors
+    return (f"task {task_cls.name} writes no training log" +
+            (f"; `nlpkit plot {path} --docs` maps its document vectors" if maps else ""))
+
+
+def _labels_for(paths):
+    """Each run's folder name, with as many parent folders as it takes to tell equal names apart."""
+    parts = [Path(p).resolve().parts for p in paths]
+    depth = 1
+    while True:
+        labels = ["/".join(q[-depth:]) for q in parts]
+        if len(set(labels)) == len(labels) or depth >= max(len(q) for q in parts):
+            return labels
+        depth += 1
+
+
+def _number(value):
+    """value as a finite float, or None (a log line may lack a field, or hold something else)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _metric(runs, metric, run_dirs):
+    """The dev metric to draw: the one asked for (which must be in a log), else the task's own, else the
+    first one logged; None when no run logged an evaluation."""
+    logged = list(dict.fromkeys(k for _, rows in runs for r in rows if isinstance(r.get("eval"), dict)
+                                for k, v in r["eval"].items() if _number(v) is not None))
     if metric:
+        if metric not in logged:
+            raise NlpkitError(f"--metric {metric}: not in the runs' logs; logged: {', '.join(logged) or 'none'}")
         return metric
-    for run_dir in run_dirs:  # the metric the task keeps its best checkpoint by
-        cfg = Path(run_dir) / "nlpkit.yaml"
-        if cfg.exists():
-            from .checkpoint import read_run_config
-            from .registry import get_task_class
+    own = _task_metric(run_dirs)
+    return own if own in logged else (logged[0] if logged else None)
 
+
+def _task_metric(run_dirs):
+    """The metric the first run's task keeps its best checkpoint by (None without an nlpkit.yaml)."""
+    from .checkpoint import CONFIG_FILE, read_run_config
+    from .registry import get_task_class
+
+    for run_dir in run_dirs:
+        if (Path(run_dir) / CONFIG_FILE).is_file():
             return get_task_class(read_run_config(run_dir).task).metric
-    evals = [k for _, rows in runs for r in rows for k in r.get("eval", {})]
-    return evals[0] if evals else None
+    return None
+
+
+def _series(rows, get):
+    """(steps, values) of the rows where get(row) is a number."""
+    points = [(r["step"], _number(get(r))) for r in rows]
+    points = [(s, v) for s, v in points if v is not None]
+    return [s for s, _ in points], [v for _, v in points]
 
 
 def plot_curves(run_dirs, output, metric=None):
     """Training loss, learning rate and a dev metric by step; one line per run."""
     runs = _runs(run_dirs)
     metric = _metric(runs, metric, run_dirs)
-    plt = _pyplot()
+    plt = _pyplot([name for name, _ in runs])
     fig, axes = plt.subplots(1, 3, figsize=(15, 4))
-    panels = [("loss", "training loss"), ("lr", "learning rate"), (metric, f"dev {metric}")]
+    panels = ["training loss", "learning rate", f"dev {metric}" if metric else "dev: no evaluation in the logs"]
     for name, rows in runs:
-        train = [r for r in rows if "loss" in r]
-        evals = [r for r in rows if metric in r.get("eval", {})]
-        axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label=name)
-        axes[1].plot([r["step"] for r in train], [r["lr"] for r in train], label=name)
-        axes[2].plot([r["step"] for r in evals], [r["eval"][metric] for r in evals], marker="o", label=name)
-    for ax, (_, title) in zip(axes, panels):
+        axes[0].plot(*_series(rows, lambda r: r.get("loss")), label=name)
+        axes[1].plot(*_series(rows, lambda r: r.get("lr")), label=name)
+        evals = _series(rows, lambda r: r["eval"].get(metric) if isinstance(r.get("eval"), dict) else None)
+        axes[2].plot(*evals, marker="o", label=name)
+    for ax, title in zip(axes, panels):
         ax.set_title(title)
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()
-    fig.savefig(output, dpi=80)
+    _save(fig, output)
     plt.close(fig)
-    return output
+    return [output]
+
+
+def _save(fig, output):
+    """Write the figure to `output` whole or not at all (the format from its suffix)."""
+    from .data import atomic_path
+
+    with atomic_path(output) as tmp:
+        fig.savefig(tmp, dpi=80, format=Path(output).suffix[1:].lower())
 
 
 def tsne(x, perplexity=30.0, steps=400, seed=0):
@@ -120,7 +232,8 @@ def _affinities(d2, perplexity, tries=50):
 
 
 def plot_documents(run_dir, output, labels_path=None, limit=3000):
-    """A t-SNE map of the run's document vectors (coloured by label) plus TensorBoard projector TSVs."""
+    """A t-SNE map of the run's document vectors (coloured by label) plus TensorBoard projector TSVs;
+    returns the files written."""
     from .checkpoint import load_run
 
     task, model = load_run(run_dir)
@@ -128,19 +241,19 @@ def plot_documents(run_dir, output, labels_path=None, limit=3000):
     labels = _labels(labels_path, keys)
     keep = list(range(len(keys)))[:limit]
     points = tsne(vectors[keep])
-    plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(7, 7))
     names = sorted(set(labels[i] for i in keep)) if labels else [None]
+    title = f"{Path(run_dir).resolve().name}: {len(keep)} documents (t-SNE)"
+    plt = _pyplot([title, *names])
+    fig, ax = plt.subplots(figsize=(7, 7))
     for name in names:
         rows = [j for j, i in enumerate(keep) if labels is None or labels[i] == name]
         ax.scatter(points[rows, 0], points[rows, 1], s=6, label=name)
     if labels:
         ax.legend(fontsize="small", markerscale=2)
-    ax.set_title(f"{Path(run_dir).resolve().name}: {len(keep)} documents (t-SNE)")
-    fig.savefig(output, dpi=80)
+    ax.set_title(title)
+    _save(fig, output)
     plt.close(fig)
-    _projector_files(Path(output), keys, vectors, labels)
-    return output
+    return [output, *_projector_files(Path(output), keys, vectors, labels)]
 
 
 def _labels(path, keys):
@@ -158,15 +271,41 @@ def _projector_files(output, keys, vectors, labels):
     """vectors.tsv + metadata.tsv, what TensorBoard's embedding projector loads."""
     from .data import write_text
 
-    stem = output.with_suffix("")
-    write_text(f"{stem}.vectors.tsv", "".join("\t".join(f"{v:.6g}" for v in row) + "\n" for row in vectors.tolist()))
+    vectors_tsv, metadata_tsv = _projector_paths(output)
+    write_text(vectors_tsv, "".join("\t".join(f"{v:.6g}" for v in row) + "\n" for row in vectors.tolist()))
     header = "line\tlabel\n" if labels else ""
     rows = [f"{k}\t{labels[i]}" if labels else f"{k}" for i, k in enumerate(keys)]
-    write_text(f"{stem}.metadata.tsv", header + "".join(r + "\n" for r in rows))
+    write_text(metadata_tsv, header + "".join(r + "\n" for r in rows))
+    return [vectors_tsv, metadata_tsv]
+
+
+def _projector_paths(output):
+    stem = Path(output).with_suffix("")
+    return Path(f"{stem}.vectors.tsv"), Path(f"{stem}.metadata.tsv")
+
+
+def _output(path, default):
+    """The image file to write: -o as given (.png added when it has no suffix), checked before any work."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    out = Path(path or default)
+    if out.is_dir():
+        raise NlpkitError(f"-o {path}: is a folder; give a file name, e.g. {out / default}")
+    if not out.suffix:
+        out = out.with_name(out.name + ".png")
+    formats = FigureCanvasBase.get_supported_filetypes()
+    if out.suffix[1:].lower() not in formats:
+        raise NlpkitError(f"-o {path}: not an image file name; expected .png, .svg, .pdf, .jpg "
+                          f"(or {', '.join('.' + f for f in sorted(set(formats) - {'png', 'svg', 'pdf', 'jpg'}))})")
+    if not out.parent.is_dir():
+        raise NlpkitError(f"-o {path}: no such folder {out.parent}")
+    return out
 
 
 def main(argv):
-    parser = argparse.ArgumentParser(prog="nlpkit plot", description="training curves, or a map of document vectors")
+    from .cli import Parser
+
+    parser = Parser(prog="nlpkit plot", description="training curves, or a map of document vectors")
     parser.add_argument("runs", nargs="+", metavar="RUN_DIR")
     parser.add_argument("-o", "--output", default=None, help="PNG to write (default curves.png / docs.png)")
     parser.add_argument("--metric", default=None, help="dev metric to draw (default: the task's)")
@@ -176,8 +315,8 @@ def main(argv):
     if args.docs is not None:
         if len(args.runs) != 1:
             raise NlpkitError("--docs maps one run")
-        out = plot_documents(args.runs[0], args.output or "docs.png", args.docs or None)
+        written = plot_documents(args.runs[0], _output(args.output, "docs.png"), args.docs or None)
     else:
-        out = plot_curves(args.runs, args.output or "curves.png", args.metric)
-    print(f"nlpkit: wrote {out}", file=sys.stderr)
+        written = plot_curves(args.runs, _output(args.output, "curves.png"), args.metric)
+    print(f"nlpkit: wrote {', '.join(map(str, written))}", file=sys.stderr)
     return 0

@@ -1,5 +1,6 @@
 """Finds tasks by name: every package under nlpkit.tasks exporting `TASK` (a Task subclass) is one."""
 import ast
+import difflib
 import importlib
 import pkgutil
 from pathlib import Path
@@ -25,6 +26,8 @@ def description(name):
 def get_task_class(name):
     names = task_names()
     if name not in names:
-        raise NlpkitError(f"unknown task '{name}'; known tasks: {', '.join(names)}")
+        close = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise NlpkitError(f"unknown task '{name}'; {hint}known tasks: {', '.join(names)}")
     module = importlib.import_module(f"nlpkit.tasks.{name}")
     return module.TASK

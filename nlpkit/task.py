@@ -6,6 +6,7 @@ pipeline). `BertTask` adds the hooks of a BERT fine-tune trained by the shared a
 data flows file -> read() (records) -> encode() (features) -> collate() (tensors) -> model ->
 loss() when training, or predict() (records with character offsets) -> evaluate().
 """
+import contextlib
 from pathlib import Path
 
 from .config import BertRunConfig, RunConfig
@@ -29,6 +30,8 @@ class Task:
     run_files = ()
     #: the task's keys a resumed run may set differently (besides nlpkit.checkpoint.RESUME_MAY_CHANGE)
     resume_may_change = ()
+    #: what the user asked for while it runs ("evaluate"), naming the progress bars; see doing()
+    activity = None
 
     def __init__(self, cfg, state=None):
         self.cfg = cfg
@@ -143,13 +146,24 @@ class Task:
         raise NlpkitError(f"task {self.name} has no document vectors to map")
 
     def batches(self, records, size, desc="evaluate"):
-        """Slices of `size` records, with a progress bar when there are several (and progress is on)."""
-        from tqdm.auto import tqdm
+        """Slices of `size` records, with a progress bar when there are several (and progress is on),
+        labelled by what the caller is doing (see doing()), else by `desc`."""
+        from .progress import progress_bar
 
         progress = getattr(self.cfg, "trainer", self.cfg).get("progress", True)
         starts = range(0, len(records), size)
-        for start in tqdm(starts, desc=desc, leave=False, disable=not progress or len(starts) < 3):
+        bar = progress_bar(starts, desc=self.activity or desc, leave=False, enabled=progress and len(starts) >= 3)
+        for start in bar:
             yield records[start : start + size]
+
+    @contextlib.contextmanager
+    def doing(self, activity):
+        """Label the progress bars inside the block (evaluate() predicts, but the user asked to evaluate)."""
+        before, self.activity = self.activity, activity
+        try:
+            yield self
+        finally:
+            self.activity = before
 
     def output_rows(self, records, predictions):
         """The JSONL rows `nlpkit predict` writes (to output= or stdout alike)."""

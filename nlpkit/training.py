@@ -36,6 +36,7 @@ from .checkpoint import (FINISHED, RESUME, RESUME_DIRS, STATE_FILE, WEIGHTS_FILE
 from .data import LengthGroupedBatches, atomic_path, write_json
 from .devices import eval_mode
 from .errors import NlpkitError
+from .progress import progress_bar
 from .telemetry import TRACKER_DIR, RunLog, read_log
 from .tokenizer import Tokenizer
 
@@ -83,8 +84,8 @@ def _train(task, cfg):
                    window=point.log_windows[accelerator.process_index] if point and point.log_windows else None)
 
     st = t.state
-    bar = tqdm(total=total, initial=st.step, disable=not (t.main and tc.progress), desc=f"train {task.name}",
-               dynamic_ncols=True)
+    bar = progress_bar(total=total, initial=st.step, enabled=t.main and tc.progress, desc=f"train {task.name}",
+                       dynamic_ncols=True)
     started = time.time()
     t.model.train()
     for epoch in range(st.epoch, epochs):
@@ -217,7 +218,7 @@ class Trainer:
         with self._ema_weights(), eval_mode(raw):
             metrics, score = {}, None
             if dev:
-                with torch.no_grad():
+                with torch.no_grad(), task.doing("evaluate"):
                     metrics = dict(task.evaluate(raw, dev))
                 score = metrics.get(task.metric)
                 if score is None:
@@ -428,6 +429,7 @@ def encode_records(task, records, cfg, desc="encode"):
 
     listed = isinstance(records, list)
     show = cfg.trainer.progress and os.environ.get("RANK", "0") == "0" and (not listed or len(records) >= 1000)
+    show = show and sys.stderr.isatty()  # datasets redraws its bars with "\r": no use in a log file
     (datasets.enable_progress_bars if show else datasets.disable_progress_bars)()
     ds = _record_table(records) if listed else _streamed_record_table(records)
     cache_file = None

@@ -1,5 +1,4 @@
 """`nlpkit wordcount PATH... [options]`: word frequencies as a TSV (word<TAB>count), summary on stderr."""
-import argparse
 import contextlib
 import logging
 import sys
@@ -10,7 +9,9 @@ from .runner import run
 
 
 def build_parser():
-    p = argparse.ArgumentParser(
+    from ..cli import Parser
+
+    p = Parser(
         prog="nlpkit wordcount",
         description="Exact word frequencies over text corpora, counted in parallel. Output: word<TAB>count, "
         "count descending then word ascending.",
@@ -57,7 +58,11 @@ def summary_line(s):
 
 
 def main(argv=None):
-    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    except NlpkitError as e:
+        print(f"nlpkit: error: {e}", file=sys.stderr)
+        return 2
     with _warnings_to_stderr():
         return _main(args)
 
@@ -88,7 +93,7 @@ def _main(args):
             resume=args.resume, stats=args.stats, progress=args.progress,
         )
     except NlpkitError as e:
-        print(f"nlpkit wordcount: error: {e}", file=sys.stderr)
+        print(f"nlpkit: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         if args.output != "-":

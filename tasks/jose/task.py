@@ -291,9 +291,9 @@ def _save_resume(trainer, path, epoch):
 def _progress_bar(enabled, total):
     if not enabled:
         return None
-    from tqdm.auto import tqdm
+    from nlpkit.progress import progress_bar
 
-    bar = tqdm(total=total, unit="w", unit_scale=True, desc="train jose", mininterval=1.0)
+    bar = progress_bar(total=total, unit="w", unit_scale=True, desc="train jose", mininterval=1.0)
 
     def update(done, total, loss):
         bar.set_postfix(loss=f"{loss:.4f}", refresh=False)

@@ -3,6 +3,7 @@
 heads see, so an unseen table is read rather than memorised), and snapping a predicted text value
 to the closest value of its column."""
 import re
+import warnings
 from difflib import SequenceMatcher
 
 from .sql import NUMBER, cell_text, parse_number
@@ -12,6 +13,20 @@ from .sql import NUMBER, cell_text, parse_number
 #: header mention naming this column only (景区 in 景区名称/景区等级 names neither for sure)
 LINK_FEATURES = 5
 NEAR = 6  # characters between a header mention and a value that still count as "just before"
+#: characters of a question that are matched against its table (TableQA's are under 100; the model
+#: reads max_question_length=64 tokens by default). The fuzzy search costs question x value length, so
+#: a 1M-character question would take minutes: the rest is not matched, and a warning says so.
+MAX_QUESTION_CHARS = 256
+#: characters of a condition value the fuzzy search compares (a verbatim match may be of any length)
+MAX_VALUE_CHARS = 32
+
+
+def bounded(question):
+    """The lower-cased question, cut to MAX_QUESTION_CHARS (with a warning when that cuts it)."""
+    if len(question) > MAX_QUESTION_CHARS:
+        warnings.warn(f"nl2sql: a question longer than {MAX_QUESTION_CHARS} characters is matched against its table "
+                      f"on its first {MAX_QUESTION_CHARS} only (the model reads max_question_length tokens of it)")
+    return question[:MAX_QUESTION_CHARS].lower()
 
 
 def similarity(a, b):
@@ -32,7 +47,7 @@ def locate(question, value, kind="text", taken=()):
     """(start, end) of a condition value in the question, avoiding spans already `taken` by other
     conditions: a number equal to it (for real columns), else the value verbatim, else the closest
     n-gram by character similarity. None when nothing shares a character with it."""
-    q = question.lower()
+    q = bounded(question)
     free = lambda s, e: all(e <= a or s >= b for a, b in taken)  # noqa: E731
     if kind == "real":
         number = parse_number(value)
@@ -48,7 +63,7 @@ def locate(question, value, kind="text", taken=()):
             at = q.find(f, at + 1)
     best, span = 0.0, None
     for f in value_forms(value, kind):
-        f = f.lower()
+        f = f.lower()[:MAX_VALUE_CHARS]
         for size in range(1, len(f) + 3):
             for start in range(0, len(q) - size + 1):
                 if not free(start, start + size):
@@ -56,6 +71,8 @@ def locate(question, value, kind="text", taken=()):
                 score = similarity(q[start:start + size], f)
                 if score > best:
                     best, span = score, (start, start + size)
+                    if best == 1.0:  # nothing scores higher (only an equal string scores 1)
+                        return span
     return span
 
 
@@ -74,8 +91,9 @@ def snap(text, candidates):
 
 def char_features(question, header, types, values):
     """marks[j][k][c] = 1 when question character c has flag k (of LINK_FEATURES) against column j, as
-    one bytearray per (column, flag). `values(j)` returns column j's distinct values."""
-    q = question.lower()
+    one bytearray per (column, flag), over the question's first MAX_QUESTION_CHARS characters.
+    `values(j)` returns column j's distinct values."""
+    q = bounded(question)
     n = len(q)
     marks = [[bytearray(n) for _ in range(LINK_FEATURES)] for _ in header]
     for j, (name, kind) in enumerate(zip(header, types)):
@@ -100,7 +118,7 @@ def char_features(question, header, types, values):
 def header_coverage(question, header):
     """Per column, the share of its header's characters (units in brackets aside) that the question
     spells out: 语文成绩 is fully named in 语文成绩最高是多少, 数学成绩 only half (成绩)."""
-    q = question.lower()
+    q = bounded(question)
     out = []
     for name in header:
         core = re.split(r"[(（]", name.lower(), maxsplit=1)[0].strip() or name.lower()
