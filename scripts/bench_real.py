@@ -198,6 +198,16 @@ def libraries_of(system):
     return versions(names)
 
 
+def raw_labels(labels, run_dir):
+    """A run's labels as the data writes them: display names (the `label_names` key, e.g. cond_lm's
+    {"0": "负面", "1": "正面"}) mapped back to the raw values the peers read."""
+    import yaml
+
+    config = yaml.safe_load((Path(run_dir) / "nlpkit.yaml").read_text(encoding="utf-8")) or {}
+    names = {str(v): str(k) for k, v in (config.get("label_names") or {}).items()}
+    return [names.get(str(label), str(label)) for label in labels]
+
+
 def git_commit():
     """nlpkit's commit, "+dirty" when tracked files differ from it; None outside a git checkout."""
     def git(*cmd):
@@ -391,7 +401,7 @@ class Bench:
         if run is not None and (Path(run) / "vocab.txt").exists():
             folder, source = Path(run), f"nlpkit run {Path(run).name}"
             state = json.loads((folder / "task_state.json").read_text(encoding="utf-8"))
-            labels = state[labels_key]
+            labels = raw_labels(state[labels_key], folder)
         else:
             folder = Path(nlpkit_vocab(texts, self.folder(f"vocab_{cap}_{split.name}"))).parent
             source = "Tokenizer.build (no nlpkit run finished)"
