@@ -90,8 +90,15 @@ def _runs(paths):
             raise NlpkitError(f"{path}: no such run folder")
         if not (folder / LOG_FILE).is_file():
             raise NlpkitError(f"{path}: no {LOG_FILE}: {_why_no_log(path)}")
-        rows.append([r for r in read_log(path) if isinstance(r, dict) and _number(r.get("step")) is not None])
+        rows.append([r for r in _read_log(folder) if isinstance(r, dict) and _number(r.get("step")) is not None])
     return list(zip(_labels_for(paths), rows))
+
+
+def _read_log(folder):
+    try:
+        return read_log(folder)
+    except UnicodeDecodeError as e:
+        raise NlpkitError(f"{folder / LOG_FILE}: not UTF-8 text ({e.reason} at byte {e.start})") from None
 
 
 def _why_no_log(path):

@@ -62,6 +62,13 @@ def test_unknown_metric_names_the_logged_ones(runs, tmp_path, capsys):
     assert not (tmp_path / "m.png").exists()
 
 
+def test_a_binary_log_is_one_line(tmp_path, capsys):
+    run = _fake_run(tmp_path / "run", [])
+    (run / "log.jsonl").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")
+    assert main(["plot", str(run), "-o", str(tmp_path / "c.png")]) == 2
+    assert "log.jsonl: not UTF-8 text" in _one_error_line(capsys)
+
+
 def test_usage_errors_are_one_line(capsys):
     assert main(["plot"]) == 2
     assert "the following arguments are required: RUN_DIR" in _one_error_line(capsys)
