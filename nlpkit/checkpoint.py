@@ -8,14 +8,20 @@ with, config.json keeping its model_type and naming `architectures`) plus nlpkit
     task_state.json   what the task learnt from its training data (label names, ...)
     metrics.json      the best dev metrics and the history of the run; written LAST
     resume/           while training only: a resume point (see nlpkit.training)
+    nlpkit.lock       while training only: who trains into the folder (run_lock)
+
+What is read back from a run folder never decides where nlpkit writes (WRITE_KEYS are dropped from
+a saved config) and its nlpkit.yaml is read with bounds (size, no YAML aliases).
 
 The lifecycle, one scheme for every task (BERT tasks go through nlpkit.training.train_task; a task
 with its own fit(), such as jose, calls the same three functions):
 
+0. `run_lock(out)` holds the folder for the whole run (the trainer and jose's fit take it first): a
+   second training into it is refused, naming the holder.
 1. `plan_run(out, cfg)` decides, reading only, before anything is written: a file at `out` is an
    error; a run there (finished or not) is refused unless overwrite=true (replace it) or
    resume=true (continue it, with the settings it was trained with, else the changed keys are
-   named; a finished run has nothing left to do); model files that are no nlpkit run are refused.
+   named; a finished run has nothing left to do); a non-empty folder that is no nlpkit run is refused.
 2. `start_run(out, cfg, fresh)` then removes metrics.json FIRST (with overwrite: the old run's other
    files too) and writes nlpkit.yaml, before the first training step.
 3. Training writes the best model as it goes (`save_run`), never metrics.json.
