@@ -73,12 +73,34 @@ def cmd_train(args):
     try:
         out = task_cls(cfg).fit(cfg)
     except OSError as e:
-        if e.filename is None:  # a failed write() names no file: say which run it was writing
-            raise NlpkitError(f"{cfg.output_dir}: training stopped: {e.strerror or e}") from None
+        if e.filename is None:  # a failed write() names no file: say where training was writing
+            raise NlpkitError(f"training stopped: {e.strerror or e} while writing {_written_to(e, cfg)}") from None
         raise
     if _is_main_process() and (before is None or _finished_stamp(out) != before):
         print(f"nlpkit: run saved to {out}", file=sys.stderr)  # not when resume=true found nothing to do
     return 0
+
+
+def _written_to(e, cfg):
+    """The run folder or the cache, or for a full disk the one of them that is full."""
+    import errno
+
+    from .cache import cache_root
+
+    places = {f"output_dir {cfg.output_dir}": Path(cfg.output_dir),
+              f"the cache {cache_root()} (NLPKIT_CACHE)": cache_root()}
+    if e.errno in (errno.ENOSPC, errno.EDQUOT):
+        full = [name for name, path in places.items() if _free_bytes(path) < (1 << 20)]
+        return " and ".join(full or places)
+    return " or ".join(places)
+
+
+def _free_bytes(path):
+    path = Path(path).absolute()
+    while not path.exists():  # the nearest folder that exists is on the same disk
+        path = path.parent
+    st = os.statvfs(path)
+    return st.f_bavail * st.f_frsize
 
 
 def _finished_stamp(run_dir):

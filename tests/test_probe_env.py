@@ -71,6 +71,21 @@ def test_any_os_error_reaching_the_cli_is_one_line(monkeypatch, capsys):
     assert capsys.readouterr().err == "nlpkit: error: /srv/data/train.tsv: Permission denied\n"
 
 
+def test_a_full_cache_during_training_is_named(tmp_path, monkeypatch, capsys):
+    from nlpkit.registry import get_task_class
+
+    def full(self, cfg):  # datasets' Arrow writer: ENOSPC with no file name
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setenv("NLPKIT_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(get_task_class("jose"), "fit", full)
+    monkeypatch.setattr(cli, "_free_bytes", lambda path: 0 if path == tmp_path / "cache" else 1 << 40)
+    assert cli.main(["train", "task=jose", f"output_dir={tmp_path / 'run'}"]) == 2
+    err = capsys.readouterr().err.splitlines()[-1]
+    assert err == (f"nlpkit: error: training stopped: No space left on device while writing the cache "
+                   f"{tmp_path / 'cache'} (NLPKIT_CACHE)")
+
+
 def test_ulimit_f_is_one_line_and_keeps_the_old_output(tmp_path):
     corpus, out = tmp_path / "corpus.txt", tmp_path / "counts.tsv"
     corpus.write_text("".join(f"词{i} 北京{i} word{i}\n" for i in range(20000)), encoding="utf-8")
