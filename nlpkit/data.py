@@ -391,7 +391,8 @@ def _cause(e):
 def _write_failure(e, tmp):
     """Why writing `tmp` failed, or None when `e` is not a failed write (it then propagates as is).
     Writers report it differently: an OSError without a file name (open().write), an "(os error N)"
-    in the text (safetensors), or no cause at all (torch.save: then the disk and the limit are asked)."""
+    in the text (safetensors), an SQLite result code (sqlite3), or no cause at all (torch.save): then
+    the disk and the file size limit are asked."""
     if isinstance(e, OSError):
         return _cause(e) if e.filename in (None, tmp) else None
     code = re.search(r"\(os error (\d+)\)", str(e))
@@ -399,7 +400,12 @@ def _write_failure(e, tmp):
         return os.strerror(int(code.group(1)))
     if isinstance(e, RuntimeError) and re.search(r"inline_container|PytorchStreamWriter", str(e)):
         return _full_or_too_large(tmp) or f"the write failed ({str(e).splitlines()[0]})"
+    if getattr(e, "sqlite_errorcode", 0) & 0xFF in (_SQLITE_IOERR, _SQLITE_FULL):  # sqlite3 names no errno
+        return _full_or_too_large(tmp) or str(e)
     return None
+
+
+_SQLITE_IOERR, _SQLITE_FULL = 10, 13  # primary result codes (sqlite3.SQLITE_IOERR, ... from Python 3.11)
 
 
 def _full_or_too_large(tmp):

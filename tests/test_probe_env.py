@@ -37,9 +37,18 @@ def test_a_full_disk_names_the_file_and_keeps_the_old_one(tmp_path):
     assert out.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]
 
 
+def _sqlite_full():
+    import sqlite3
+
+    e = sqlite3.OperationalError("database or disk is full")
+    e.sqlite_errorcode = 13  # SQLITE_FULL, as sqlite3 sets it
+    return e
+
+
 @pytest.mark.parametrize("failure, cause", [
     (RuntimeError("Error while serializing: I/O error: File too large (os error 27)"), "File too large"),  # safetensors
     (RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 576 vs 534"), "No space left on device"),
+    (_sqlite_full(), "No space left on device"),  # nl2sql's SQLite copy of a tables file
 ])
 def test_writers_without_an_errno_still_get_the_cause(tmp_path, monkeypatch, failure, cause):
     monkeypatch.setattr(os, "statvfs", lambda p: os.statvfs_result((4096, 4096, 10, 0, 0, 10, 0, 0, 0, 255)))
