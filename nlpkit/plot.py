@@ -51,32 +51,30 @@ def cjk_font():
     from matplotlib import font_manager
 
     manager = font_manager.fontManager
-    found = _cjk_families(manager)
-    if not found:
+    found = _cjk_family(manager)
+    if found is None:
         for path in font_manager.findSystemFonts():
             if _CJK_FILE.search(Path(path).name):
                 try:
                     manager.addfont(path)
                 except (OSError, RuntimeError, ValueError):  # unreadable or not a font after all
                     continue
-        found = _cjk_families(manager)
-    return found[0] if found else None
+        found = _cjk_family(manager)
+    return found
 
 
-def _cjk_families(manager):
-    """Names of the fonts known to matplotlib that are named as Chinese fonts and draw 中."""
+def _cjk_family(manager):
+    """The first font known to matplotlib that is named as a Chinese font and draws 中, or None."""
     from matplotlib.ft2font import FT2Font
 
-    names = []
     for entry in manager.ttflist:
-        if entry.name in names or not _CJK_FAMILY.search(entry.name):
-            continue
-        try:
-            if FT2Font(entry.fname).get_char_index(ord("中")):
-                names.append(entry.name)
-        except (OSError, RuntimeError):
-            continue
-    return names
+        if _CJK_FAMILY.search(entry.name):
+            try:
+                if FT2Font(entry.fname).get_char_index(ord("中")):
+                    return entry.name
+            except (OSError, RuntimeError):
+                continue
+    return None
 
 
 # ---- training curves ----------------------------------------------------------------------------
