@@ -210,6 +210,11 @@ class BertTask(Task):
     def check_dev(self, records):
         """Raise for dev records the trained model could not score (checked before the first step)."""
 
+    def training_records(self, records):
+        """The records training encodes (after prepare()): the task may split a text too long for the
+        model into several (see nlpkit.windows and the `window.train` key of the tasks that have it)."""
+        return records
+
     def encode(self, record):
         """record -> features: a dict of plain lists/ints (stored in a `datasets` Arrow table)."""
         raise NotImplementedError

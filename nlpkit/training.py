@@ -73,7 +73,7 @@ def _train(task, cfg):
         prepare_task(task, cfg, train, point)
         if dev:  # dev data the trained model could not score: stop now, not after epoch 1
             task.check_dev(dev)
-        train_ds = encode_records(task, train, cfg, "encode train")
+        train_ds = encode_records(task, task.training_records(train), cfg, "encode train")
     sampler, loader = make_loader(task, train_ds, cfg, accelerator)
     total, epochs = count_steps(len(sampler), tc, accelerator.num_processes)
     t = build_trainer(task, cfg, out, accelerator, total, point)

@@ -157,7 +157,7 @@ def test_pipeline_output_and_batches(run):
 
 def test_unknown_option_and_wrong_inputs(run):
     clf = pipeline("classify", model=str(run))
-    with pytest.raises(NlpkitError, match="unknown option 'beam_size' for task classify; .*valid options: threshold, "
+    with pytest.raises(NlpkitError, match="unknown option 'beam_size' for task classify; .*valid options: stride, threshold, "
                                           "batch_size, stream"):
         clf("好", beam_size=2)
     with pytest.raises(NlpkitError, match="this model classifies single texts, got a pair"):

@@ -307,7 +307,7 @@ def test_pipeline_spans_and_batches_equal_one_by_one(run):
 
 def test_unknown_option_and_bad_input(run):
     ner = pipeline("ner", model=str(run))
-    with pytest.raises(NlpkitError, match="unknown option 'beam_size' for task ner; .*valid options: batch_size, "
+    with pytest.raises(NlpkitError, match="unknown option 'beam_size' for task ner; .*valid options: stride, batch_size, "
                                           "stream"):
         ner("北京", beam_size=2)
     with pytest.raises(NlpkitError, match='ner: expected a string or a record with a "text" string'):

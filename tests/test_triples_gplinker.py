@@ -121,7 +121,7 @@ def test_head_keys_and_options():
     gplinker = Triples(build_config(Triples, ["head=gplinker"]))
     assert gplinker.pipeline(None, score_threshold=1.5).defaults == {"score_threshold": 1.5}
     with pytest.raises(NlpkitError, match=r"^unknown option 'subject_threshold' for task triples; .*valid options: "
-                                          r"score_threshold, batch_size, stream$"):
+                                          r"score_threshold, stride, batch_size, stream$"):
         gplinker.pipeline(None)("句子", subject_threshold=0.6)
     with pytest.raises(NlpkitError, match=r"^triples head=gplinker: unknown option\(s\) object_threshold; "
                                           r"valid: score_threshold$"):

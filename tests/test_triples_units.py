@@ -176,7 +176,7 @@ def test_unknown_pipeline_option_lists_the_valid_ones():
     ie = Triples(build_config(Triples)).pipeline(None)  # options are checked before the model is used
     with pytest.raises(NlpkitError, match=r"^unknown option 'threshold' for task triples; did you mean "
                                           r"object_threshold or subject_threshold\? valid options: "
-                                          r"object_threshold, subject_threshold, batch_size, stream$"):
+                                          r"object_threshold, stride, subject_threshold, batch_size, stream$"):
         ie("句子", threshold=0.3)
 
 

@@ -2,8 +2,9 @@
 from dataclasses import dataclass
 from typing import List, Optional
 
-from nlpkit.config import BertRunConfig, Check, at_least, opt
+from nlpkit.config import BertRunConfig, Check, at_least, opt, section
 from nlpkit.errors import NlpkitError
+from nlpkit.windows import WindowConfig, check_stride
 
 #: a probability threshold: 0 would predict every label, 1 none
 OPEN_UNIT = Check(lambda v: 0 < v < 1, "in (0, 1)")
@@ -12,7 +13,8 @@ NOT_EMPTY = Check(lambda v: len(v) > 0, "non-empty")
 
 @dataclass
 class ClassifyConfig(BertRunConfig):
-    max_length: int = opt(128, "tokens per text or pair, [CLS]/[SEP] included (a pair cuts its longer text first)",
+    max_length: int = opt(128, "tokens per window, [CLS]/[SEP] included; a longer text or pair is read in windows "
+                               "(window.*)",
                           at_least(4))
     labels: Optional[List[str]] = opt(None, "the label set, in this order, e.g. [negative, positive]; a label outside "
                                             "it is a data error; null: the training data's labels, sorted")
@@ -25,7 +27,11 @@ class ClassifyConfig(BertRunConfig):
     pooling: str = opt("cls", "text vector: the [CLS] token's state (cls) or the mean of all tokens' (mean)",
                        choices=("cls", "mean"))
 
+    window: WindowConfig = section(WindowConfig, "long texts: read in overlapping windows of max_length tokens, "
+                                                 "their probabilities averaged (multi_label: the maximum)")
+
     def __post_init__(self):
+        check_stride(self.window.stride, self.max_length - 2)
         twice = sorted({label for label in self.labels or [] if self.labels.count(label) > 1})
         if twice:  # a repeated label would be two classes with one name: predictions of one never score
             raise NlpkitError(f"labels={list(self.labels)}: {', '.join(twice)} given more than once; expected each "

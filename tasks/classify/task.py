@@ -7,6 +7,7 @@ from nlpkit.errors import NlpkitError
 from nlpkit.model import load_backbone
 from nlpkit.pipelines import Pipeline
 from nlpkit.task import BertTask
+from nlpkit.windows import elementwise_max, encode_windows, predict_windows, split_pair, text_windows, weighted_mean
 
 from .config import PRETRAINED, TINY, ClassifyConfig
 from .metrics import multi_label_scores, single_label_scores
@@ -36,7 +37,7 @@ class ClassifyTask(BertTask):
     name = "classify"
     sample = {"train": "sample/train.tsv", "dev": "sample/dev.tsv"}
     config_class, tiny_profile, pretrained_profile = ClassifyConfig, TINY, PRETRAINED
-    call_options = ("threshold",)
+    call_options = ("threshold", "window.stride")
 
     @property
     def metric(self):
@@ -128,21 +129,56 @@ class ClassifyTask(BertTask):
         return classify_loss(logits, batch["targets"], self.cfg.multi_label)
 
     # ---- inference -------------------------------------------------------------------------
-    def predict(self, model, records, threshold=None):
+    def predict(self, model, records, threshold=None, stride=None):
         """Single-label: {"label", "score", "scores": {label: probability}}; multi-label: {"labels": those
-        above the threshold (default: the config's), "scores"}."""
+        above the threshold (default: the config's), "scores"}. A text longer than max_length is read in
+        windows (`stride` tokens shared) and scored by its windows' probabilities: their mean weighted
+        by each window's text tokens (single-label), their maximum per label (multi-label)."""
         threshold = self.cfg.threshold if threshold is None else threshold
+        stride = self.cfg.window.stride if stride is None else stride
         model = getattr(model, "module", model)
+        with eval_mode(model), torch.inference_mode():
+            out = predict_windows(records, lambda r: self._windows(r, stride),
+                                  lambda windows: self._probabilities(model, windows), self._aggregate)
+        return [self._decide(o, threshold) for o in out]
+
+    def _windows(self, record, stride):
+        if "text_a" in record:
+            return encode_windows(self.tokenizer, record["text_a"], self.cfg.max_length, stride, record["text_b"])
+        return encode_windows(self.tokenizer, record["text"], self.cfg.max_length, stride)
+
+    def _probabilities(self, model, windows):
         device = next(model.parameters()).device
         out = []
-        with eval_mode(model), torch.inference_mode():
-            for i in range(0, len(records), self.cfg.trainer.eval_batch_size):
-                chunk = records[i : i + self.cfg.trainer.eval_batch_size]
-                encs = [self._encoding(r) for r in chunk]
-                batch = self._inputs([(e.input_ids, e.token_type_ids) for e in encs])
-                logits = model(*(batch[k].to(device) for k in ("input_ids", "token_type_ids", "attention_mask")))
-                out += [self._result(p) for p in probabilities(logits, self.cfg.multi_label).cpu().tolist()]
-        return [self._decide(o, threshold) for o in out]
+        for chunk in self.batches(windows, self.cfg.trainer.eval_batch_size, "predict"):
+            batch = self._inputs([(w.encoding.input_ids, w.encoding.token_type_ids) for w in chunk])
+            logits = model(*(batch[k].to(device) for k in ("input_ids", "token_type_ids", "attention_mask")))
+            out += probabilities(logits, self.cfg.multi_label).cpu().tolist()
+        return out
+
+    def _aggregate(self, record, windows, probs):
+        if len(probs) == 1:
+            return self._result(probs[0])
+        if self.cfg.multi_label:  # a label any part of the text carries is the document's
+            return self._result(elementwise_max(probs))
+        tokens = [sum(x is not None for x in w.encoding.sequence_ids) for w in windows]  # text tokens, not specials
+        return self._result(weighted_mean(probs, tokens))
+
+    def training_records(self, records):
+        """With window.train, a text (pair) longer than max_length becomes one record per window (pair
+        of windows), each with the text's label."""
+        if not self.cfg.window.train:
+            return records
+        return [part for r in records for part in self._window_records(r)]
+
+    def _window_records(self, r):
+        stride, n = self.cfg.window.stride, self.cfg.max_length
+        if "text_a" in r:
+            pairs = split_pair(self.tokenizer, r["text_a"], r["text_b"], n, stride)
+            return [{**r, "text_a": r["text_a"][a.start : a.end], "text_b": r["text_b"][b.start : b.end]}
+                    for a, b in pairs] if len(pairs) > 1 else [r]
+        ranges = text_windows(self.tokenizer, r["text"], n, stride)
+        return [{**r, "text": r["text"][s:e]} for s, e in ranges] if len(ranges) > 1 else [r]
 
     def _result(self, probs):
         return {"scores": {label: round(p, DIGITS) for label, p in zip(self.labels, probs)}}

@@ -2,7 +2,8 @@
 from dataclasses import dataclass
 from typing import Optional
 
-from nlpkit.config import POSITIVE, BertRunConfig, Check, at_least, opt
+from nlpkit.config import POSITIVE, BertRunConfig, Check, at_least, opt, section
+from nlpkit.windows import WindowConfig, check_stride
 
 from .tags import SCHEMES
 
@@ -12,7 +13,7 @@ EVEN = Check(lambda v: v >= 2 and v % 2 == 0, "even and >= 2 (RoPE rotates pairs
 
 @dataclass
 class NerConfig(BertRunConfig):
-    max_length: int = opt(256, "tokens per sentence, [CLS]/[SEP] included; entities cut off are not learnt or found",
+    max_length: int = opt(256, "tokens per window, [CLS]/[SEP] included; a longer text is read in windows (window.*)",
                           at_least(3))
     head: str = opt("crf", "crf: linear + CRF (Viterbi); softmax: token classification; global_pointer: span "
                            "scores, nested entities", choices=HEADS)
@@ -21,6 +22,10 @@ class NerConfig(BertRunConfig):
     crf_lr_multiplier: float = opt(1.0, "the CRF's parameters learn this many times faster (bert4keras' "
                                         "crf_lr_multiplier)", POSITIVE)
     head_size: int = opt(64, "global_pointer: size of its start/end projections per type", EVEN)
+    window: WindowConfig = section(WindowConfig, "long texts: read in overlapping windows of max_length tokens")
+
+    def __post_init__(self):
+        check_stride(self.window.stride, self.max_length - 2)
 
 
 #: the tiny random model on the bundled sample (measured in the README card)

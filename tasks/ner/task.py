@@ -8,6 +8,7 @@ from nlpkit.devices import eval_mode
 from nlpkit.errors import NlpkitError
 from nlpkit.model import load_backbone
 from nlpkit.task import BertTask
+from nlpkit.windows import encode_windows, merge_spans, predict_windows, text_windows
 
 from .config import PRETRAINED, TINY, NerConfig
 from .decoding import align, char_entity, sort_entities
@@ -24,6 +25,7 @@ class NerTask(BertTask):
     metric = "f1"
     sample = {"train": "sample/train.txt", "dev": "sample/dev.txt"}
     config_class, tiny_profile, pretrained_profile = NerConfig, TINY, PRETRAINED
+    call_options = ("window.stride",)
 
     # ---- data ------------------------------------------------------------------------------
     def read(self, path):
@@ -62,11 +64,40 @@ class NerTask(BertTask):
         return dropped
 
     def _warn_left_out(self, records):
-        left_out = sum(align(self._encoding(r["text"]), len(r["text"]), r["entities"])[1] for r in records)
+        total = sum(len(r["entities"]) for r in records)
+        left_out = sum(len(r["entities"]) - len(self._learnt(r)) for r in records)
         if left_out:
-            total = sum(len(r["entities"]) for r in records)
-            warnings.warn(f"ner: {left_out} of {total} training entities are not learnt: beyond max_length="
-                          f"{self.cfg.max_length} tokens or an end inside a token", stacklevel=2)
+            where = ("cut by a window's edge" if self.cfg.window.train
+                     else f"beyond max_length={self.cfg.max_length} tokens")
+            warnings.warn(f"ner: {left_out} of {total} training entities are not learnt: {where} or an end inside "
+                          "a token", stacklevel=2)
+
+    def _learnt(self, record):
+        """(start, end, type) of the record's entities some training input holds whole, on token boundaries."""
+        learnt = set()
+        for shift, part in self._window_records(record):
+            enc = self._encoding(part["text"])
+            learnt |= {(enc.offsets[a][0] + shift, enc.offsets[b][1] + shift, t)
+                       for a, b, t in align(enc, len(part["text"]), part["entities"])[0]}
+        return learnt
+
+    def training_records(self, records):
+        """With window.train, each text longer than a window becomes one record per window (its
+        entities shifted; windows are not cut inside an entity where another cut is near)."""
+        return [part for r in records for _, part in self._window_records(r)]
+
+    def _window_records(self, record):
+        """[(character offset, record)]: the record itself, or with window.train one per window."""
+        text, entities = record["text"], record["entities"]
+        if not self.cfg.window.train:
+            return [(0, record)]
+        avoid = [(e["start"], e["end"]) for e in entities]
+        ranges = text_windows(self.tokenizer, text, self.cfg.max_length, self.cfg.window.stride, avoid)
+        if len(ranges) == 1:
+            return [(0, record)]
+        return [(s, {**record, "text": text[s:e], "entities": [
+            {**x, "start": x["start"] - s, "end": x["end"] - s} for x in entities if s <= x["start"] and x["end"] <= e]})
+            for s, e in ranges]
 
     @property
     def labels(self):
@@ -123,32 +154,46 @@ class NerTask(BertTask):
         return getattr(model, "module", model).loss(out, batch)
 
     # ---- inference -------------------------------------------------------------------------
-    def predict(self, model, records, **options):
-        """Entities of each record: [{"text", "start", "end", "type"}], character offsets, end exclusive."""
+    def predict(self, model, records, stride=None, **options):
+        """Entities of each record: [{"text", "start", "end", "type"}], character offsets, end exclusive.
+        A text longer than max_length is read in windows (`stride` tokens shared; default window.stride)."""
         model = getattr(model, "module", model)
-        batch_size = self.cfg.trainer.eval_batch_size
-        out = []
+        stride = self.cfg.window.stride if stride is None else stride
         with eval_mode(model), torch.inference_mode():
-            for chunk in self.batches(records, batch_size, "predict"):
-                out += self._predict_batch(model, [r["text"] for r in chunk])
-        return out
+            return predict_windows(records, lambda r: self._windows(r["text"], stride),
+                                   lambda windows: self._run(model, windows), self._merge)
 
-    def _predict_batch(self, model, texts):
+    def _windows(self, text, stride):
+        return encode_windows(self.tokenizer, text, self.cfg.max_length, stride)
+
+    def _run(self, model, windows):
+        """Inclusive token spans [(first, last, type)] found in each window, in batches."""
+        found = []
+        for chunk in self.batches(windows, self.cfg.trainer.eval_batch_size, "predict"):
+            found += self._predict_batch(model, [w.encoding for w in chunk])
+        return found
+
+    def _predict_batch(self, model, encs):
         device = next(model.parameters()).device
-        encs = [self._encoding(t) for t in texts]
         ids = pad([e.input_ids for e in encs], self.tokenizer.pad_id).to(device)
         types = pad([e.token_type_ids for e in encs], 0).to(device)
         mask = pad([[1] * len(e) for e in encs], 0).to(device)
         valid = self._valid(e.input_ids for e in encs).to(device)
-        decoded = model.decode(ids, types, mask, valid)
-        results = []
-        for text, enc, found in zip(texts, encs, decoded):
-            if self.cfg.head == "global_pointer":
-                spans = [(i, j, self.labels[t]) for i, j, t in found]
-            else:  # tags of tokens 1..n -> inclusive token spans
-                spans = [(s + 1, e, t) for s, e, t in spans_from_tags([self.labels[k] for k in found])]
-            results.append(sort_entities(char_entity(text, enc.offsets, i, j, t) for i, j, t in spans))
-        return results
+        if self.cfg.head == "global_pointer":
+            return [[(i, j, self.labels[t]) for i, j, t in found] for found in model.decode(ids, types, mask, valid)]
+        # tags of tokens 1..n -> inclusive token spans
+        return [[(s + 1, e, t) for s, e, t in spans_from_tags([self.labels[k] for k in found])]
+                for found in model.decode(ids, types, mask, valid)]
+
+    def _merge(self, record, windows, found):
+        """The windows' entities in document offsets, each decided by one window (nlpkit.windows); a
+        tagging head's entities never overlap, so an entity crossing a better-placed one is dropped."""
+        text = record["text"]
+        entities = [[char_entity(text, w.encoding.offsets, i, j, t) for i, j, t in spans]
+                    for w, spans in zip(windows, found)]
+        kept = merge_spans(windows, entities, lambda e: (e["start"], e["end"]),
+                           exclusive=self.cfg.head != "global_pointer")
+        return sort_entities(kept)
 
     def evaluate(self, model, records, **options):
         """seqeval strict entity P/R/F1 (global_pointer: exact spans) with a per-type breakdown; with

@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from nlpkit.config import BertRunConfig, DecodeConfig, at_least, opt, section
 from nlpkit.errors import NlpkitError
+from nlpkit.windows import WindowConfig, check_stride
 
 MODES = ("extractive", "abstractive")
 VOTES = ("square", "mean")
@@ -30,12 +31,19 @@ class ReadingDecode(DecodeConfig):
 
 @dataclass
 class ReadingConfig(BertRunConfig):
-    max_passage_length: int = opt(128, "passage tokens kept (the rest is cut)", at_least(1))
+    max_passage_length: int = opt(128, "passage tokens per window; a longer passage is read in windows (window.*), "
+                                       "each voting as a passage", at_least(1))
     max_question_length: int = opt(32, "question tokens kept", at_least(1))
     max_answer_length: int = opt(16, "answer tokens kept as the training target", at_least(1))
     answer_sep: str = opt("|", 'separates alternative gold answers inside one "answer" field ("" = no splitting)')
     decode: ReadingDecode = section(ReadingDecode, "decoding for evaluate / predict / pipeline (also per call); "
                                                    "max_new_tokens is the longest answer", max_new_tokens=16)
+
+    window: WindowConfig = section(WindowConfig, "long passages: read in overlapping windows of max_passage_length "
+                                                 "tokens (window.train: trained on every window, else on the first)")
+
+    def __post_init__(self):
+        check_stride(self.window.stride, self.max_passage_length)
 
     def longest_sequence(self):
         # [CLS] passage [SEP] question [SEP], then the answer (trained or generated) and its [SEP]

@@ -12,6 +12,7 @@ from nlpkit.errors import NlpkitError
 from nlpkit.model import run_bert, unilm_mask
 from nlpkit.model.lm import BertLM
 from nlpkit.task import BertTask
+from nlpkit.windows import split_text
 
 from .config import PRETRAINED, TINY, ReadingConfig, ReadingDecode
 from .decoding import answer_questions
@@ -39,7 +40,7 @@ class ReadingTask(BertTask):
     metric = "final"
     sample = {"train": "sample/train.json", "dev": "sample/dev.json"}
     config_class, tiny_profile, pretrained_profile = ReadingConfig, TINY, PRETRAINED
-    call_options = ("decode",)
+    call_options = ("decode", "window.stride")
     call_extras = ("passages",)
 
     # ---- data ------------------------------------------------------------------------------
@@ -69,16 +70,28 @@ class ReadingTask(BertTask):
             out.append(([tok.cls_id] + ids + [tok.sep_id] + q_ids + [tok.sep_id], ids, offsets))
         return out
 
+    def _passage_windows(self, record, stride=None):
+        """Per window of every passage (one window when it fits): (passage index, prompt ids `[CLS]
+        window [SEP] question [SEP]`, window ids, their char offsets in the passage)."""
+        tok = self.tokenizer
+        q_ids = tok.token_ids(record["question"])[: self.cfg.max_question_length]
+        stride = self.cfg.window.stride if stride is None else stride
+        return [(k, [tok.cls_id] + w.ids + [tok.sep_id] + q_ids + [tok.sep_id], w.ids, w.offsets)
+                for k, p in enumerate(record["passages"])
+                for w in split_text(tok, p["passage"], self.cfg.max_passage_length, stride)]
+
     def _target(self, text, ids, offsets, golds):
         """Token ids of the first gold alternative found in the kept part of the passage ([] if none).
 
         The passage's own tokens are used when the answer covers whole tokens, so that the
         target is exactly a substring that extractive decoding can produce."""
-        kept = text[: offsets[-1][1]] if offsets else ""
+        base = offsets[0][0] if offsets else 0
+        kept = text[base : offsets[-1][1]] if offsets else ""
         for gold in golds:
             start = kept.find(gold)
             if start < 0:
                 continue
+            start += base
             end = start + len(gold)
             first = next((i for i, (s, _) in enumerate(offsets) if s == start), None)
             last = next((i for i, (_, e) in enumerate(offsets) if e == end), None)
@@ -90,11 +103,17 @@ class ReadingTask(BertTask):
         return []
 
     def encode(self, record):
+        """Sources and targets of each passage (kept to max_passage_length), or with window.train of
+        each window of each passage (a window without the answer is trained to say "no answer")."""
         golds = gold_answers(record)
+        if self.cfg.window.train:
+            parts = self._passage_windows(record)
+        else:
+            parts = [(k, *e) for k, e in enumerate(self._encode_passages(record))]
         sources, targets = [], []
-        for p, (prompt, ids, offsets) in zip(record["passages"], self._encode_passages(record)):
+        for k, prompt, ids, offsets in parts:
             sources.append(prompt)
-            targets.append(self._target(p["passage"], ids, offsets, golds))
+            targets.append(self._target(record["passages"][k]["passage"], ids, offsets, golds))
         return {"sources": sources, "targets": targets}
 
     def length(self, feature):
@@ -130,48 +149,50 @@ class ReadingTask(BertTask):
     # ---- inference -------------------------------------------------------------------------
     def _decode_config(self, options):
         """The run's decode section with this call's options (`passages` went to as_record)."""
-        settings = {k: v for k, v in options.items() if k not in self.call_extras}
+        settings = {k: v for k, v in options.items() if k not in (*self.call_extras, "stride")}
         return ReadingDecode.from_dict({**OmegaConf.to_container(self.cfg.decode), **settings})
 
     def predict(self, model, records, **options):
         """Per record {"answer", "score", "votes"} (and "id" when the record has one); an empty
-        answer means no passage holds one."""
+        answer means no passage holds one. A passage longer than max_passage_length is read in
+        windows (`stride` tokens shared), each voting as a passage of its own."""
         config = self._decode_config(options)
         tok = self.tokenizer
         banned = {tok.pad_id, tok.cls_id, tok.mask_id}
+        windows = [self._passage_windows(r, options.get("stride")) for r in records]
         out = []
-        for chunk in self._chunks(records):
-            encoded = [self._encode_passages(r) for r in chunk]
+        for chunk in self._chunks(list(zip(records, windows))):
             answers = answer_questions(
-                model, [[(prompt, ids) for prompt, ids, _ in e] for e in encoded],
+                model, [[(prompt, ids) for _, prompt, ids, _ in w] for _, w in chunk],
                 sep_id=tok.sep_id, pad_id=tok.pad_id, max_len=config.max_new_tokens, mode=config.mode,
                 how=config.vote, beam_size=config.beam_size, banned=banned,
             )
-            for record, enc, ans in zip(chunk, encoded, answers):
-                result = {"answer": self._answer_text(record, enc, ans), "score": ans.score, "votes": ans.votes}
+            for (record, w), ans in zip(chunk, answers):
+                result = {"answer": self._answer_text(record, w, ans), "score": ans.score, "votes": ans.votes}
                 out.append({"id": record["id"], **result} if record.get("id") is not None else result)
         return out
 
-    def _chunks(self, records):
-        """Questions decoded together: about eval_batch_size passages, at least one question."""
+    def _chunks(self, questions):
+        """(record, windows) of the questions decoded together: about eval_batch_size windows, at least
+        one question."""
         chunk, rows = [], 0
-        for r in records:
-            if chunk and rows + len(r["passages"]) > self.cfg.trainer.eval_batch_size:
+        for question in questions:
+            if chunk and rows + len(question[1]) > self.cfg.trainer.eval_batch_size:
                 yield chunk
                 chunk, rows = [], 0
-            chunk.append(r)
-            rows += len(r["passages"])
+            chunk.append(question)
+            rows += len(question[1])
         if chunk:
             yield chunk
 
-    def _answer_text(self, record, encoded, answer):
-        """The answer as written in the first voting passage that holds its tokens (original case
-        and spacing); the tokenizer's decoding when no passage does (abstractive answers)."""
+    def _answer_text(self, record, windows, answer):
+        """The answer as written in the first voting window that holds its tokens (original case
+        and spacing); the tokenizer's decoding when no window does (abstractive answers)."""
         n = len(answer.ids)
         if not n:
             return ""
-        for k in answer.voters:
-            _, ids, offsets = encoded[k]
+        for v in answer.voters:
+            k, _, ids, offsets = windows[v]
             for i in range(len(ids) - n + 1):
                 if ids[i : i + n] == answer.ids:
                     return record["passages"][k]["passage"][offsets[i][0] : offsets[i + n - 1][1]]

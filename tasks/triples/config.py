@@ -3,8 +3,9 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
-from nlpkit.config import BertRunConfig, Check, at_least, opt
+from nlpkit.config import BertRunConfig, Check, at_least, opt, section
 from nlpkit.errors import NlpkitError
+from nlpkit.windows import WindowConfig, check_stride
 
 HEADS = ("casrel", "gplinker")
 #: a pointer threshold: 0 would mark every token, 1 none
@@ -16,7 +17,8 @@ HEAD_KEYS = {"casrel": ("subject_threshold", "object_threshold"), "gplinker": ("
 
 @dataclass
 class TriplesConfig(BertRunConfig):
-    max_length: int = opt(128, "tokens per sentence, [CLS]/[SEP] included; triples cut off are not learnt",
+    max_length: int = opt(128, "tokens per window, [CLS]/[SEP] included; a longer text is read in windows "
+                               "(window.*), a triple found where one window holds its subject and object",
                           at_least(8))
     schema: Optional[str] = opt(None, 'schema file ({"predicate",...} lines); null: the training data\'s '
                                       "predicates (the bundled schema with the bundled sample)")
@@ -32,7 +34,10 @@ class TriplesConfig(BertRunConfig):
                                  Check(lambda v: abs(v) <= 100, "in [-100, 100]"))
     head_size: int = opt(64, "gplinker: size of each GlobalPointer start/end projection", EVEN)
 
+    window: WindowConfig = section(WindowConfig, "long texts: read in overlapping windows of max_length tokens")
+
     def __post_init__(self):
+        check_stride(self.window.stride, self.max_length - 2)
         defaults = {f.name: f.default for f in dataclasses.fields(self)}
         for head, keys in HEAD_KEYS.items():
             for key in keys:

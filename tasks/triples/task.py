@@ -8,6 +8,7 @@ from nlpkit.devices import eval_mode
 from nlpkit.errors import NlpkitError
 from nlpkit.model import load_backbone
 from nlpkit.task import BertTask
+from nlpkit.windows import encode_windows, merge_spans, predict_windows, text_windows
 
 from .casrel import CasRelHead
 from .config import PRETRAINED, TINY, TriplesConfig
@@ -60,8 +61,9 @@ class TriplesTask(BertTask):
 
     @property
     def call_options(self):
-        """Per-call options: the thresholds of this run's head; the other head's are unknown options."""
-        return self.head.options
+        """Per-call options: the thresholds of this run's head (the other head's are unknown options)
+        and the windows' stride."""
+        return (*self.head.options, "window.stride")
 
     # ---- data ------------------------------------------------------------------------------
     def read(self, path):
@@ -127,24 +129,49 @@ class TriplesTask(BertTask):
     def loss(self, model, batch):
         return self.head.loss(model, batch)
 
+    def training_records(self, records):
+        """With window.train, a text longer than max_length becomes one record per window, with the
+        triples whose subject and object both occur in it (cuts avoid their occurrences where they can)."""
+        if not self.cfg.window.train:
+            return records
+        return [part for r in records for part in self._window_records(r)]
+
+    def _window_records(self, record):
+        text = record["text"]
+        avoid = [(s, s + len(part)) for t in record["spo_list"] for part in (t["subject"], t["object"])
+                 for s in occurrences(text, part)]
+        ranges = text_windows(self.tokenizer, text, self.cfg.max_length, self.cfg.window.stride, avoid)
+        if len(ranges) == 1:
+            return [record]
+        return [{**record, "text": text[s:e], "spo_list": [t for t in record["spo_list"]
+                                                           if t["subject"] in text[s:e] and t["object"] in text[s:e]]}
+                for s, e in ranges]
+
     # ---- inference -------------------------------------------------------------------------
-    def predict(self, model, records, **options):
+    def predict(self, model, records, stride=None, **options):
         """Triples of each record, [{"subject","predicate","object","subject_span","object_span"}].
-        Options: the head's thresholds, defaulting to the config's."""
+        Options: the head's thresholds, defaulting to the config's; `stride` of the windows a text
+        longer than max_length is read in (a triple is found where one window holds both its entities)."""
         own = self.head.options
         other = sorted(set(options) - set(own))
         if other:
             raise NlpkitError(f"triples head={self.cfg.head}: unknown option(s) {', '.join(other)}; "
                               f"valid: {', '.join(own)}")
         settings = {k: self.cfg[k] if options.get(k) is None else options[k] for k in own}
+        stride = self.cfg.window.stride if stride is None else stride
         model = getattr(model, "module", model)
-        out = []
         with eval_mode(model), torch.inference_mode():
-            for chunk in self.batches(records, self.cfg.trainer.eval_batch_size, "predict"):
-                texts = [r["text"] for r in chunk]
-                encs = [self._encoding(t) for t in texts]
-                out += self._records(texts, encs, self.head.decode(model, self._inputs(model, encs), encs, **settings))
-        return out
+            return predict_windows(records, lambda r: encode_windows(self.tokenizer, r["text"], self.cfg.max_length,
+                                                                     stride),
+                                   lambda windows: self._run(model, windows, settings), self._merge)
+
+    def _run(self, model, windows, settings):
+        """Token triples [(ss, se, p, os, oe)] of each window, in batches."""
+        found = []
+        for chunk in self.batches(windows, self.cfg.trainer.eval_batch_size, "predict"):
+            encs = [w.encoding for w in chunk]
+            found += self.head.decode(model, self._inputs(model, encs), encs, **settings)
+        return found
 
     def _inputs(self, model, encs):
         """(input_ids, token_type_ids, attention_mask) of the encodings, padded, on the model's device."""
@@ -154,21 +181,26 @@ class TriplesTask(BertTask):
         mask = pad([[1] * len(e) for e in encs], 0).to(device)
         return ids, types, mask
 
-    def _records(self, texts, encs, token_triples):
-        """Token triples -> triple records with character spans; a triple found again at another
-        occurrence of its entities is reported once, at the first."""
-        results = []
-        for text, enc, triples in zip(texts, encs, token_triples):
-            seen, rows = set(), []
-            for ss, se, p, os_, oe in triples:
-                s_span, o_span = char_span(enc.offsets, ss, se), char_span(enc.offsets, os_, oe)
-                triple = {"subject": text[s_span[0] : s_span[1]], "predicate": self.predicates[p],
-                          "object": text[o_span[0] : o_span[1]], "subject_span": s_span, "object_span": o_span}
-                if triple_key(triple) not in seen:
-                    seen.add(triple_key(triple))
-                    rows.append(triple)
-            results.append(rows)
-        return results
+    def _merge(self, record, windows, found):
+        """The windows' triples in document offsets; each decided by the window that holds its subject
+        and object farthest from a cut edge (nlpkit.windows); a triple found again at another occurrence
+        of its entities is reported once, at the first."""
+        text = record["text"]
+        triples = [[self._triple(text, w.encoding.offsets, t) for t in ts] for w, ts in zip(windows, found)]
+        kept = merge_spans(windows, triples, lambda t: (min(t["subject_span"][0], t["object_span"][0]),
+                                                        max(t["subject_span"][1], t["object_span"][1])))
+        seen, rows = set(), []
+        for triple in kept:
+            if triple_key(triple) not in seen:
+                seen.add(triple_key(triple))
+                rows.append(triple)
+        return rows
+
+    def _triple(self, text, offsets, token_triple):
+        ss, se, p, os_, oe = token_triple
+        s_span, o_span = char_span(offsets, ss, se), char_span(offsets, os_, oe)
+        return {"subject": text[s_span[0] : s_span[1]], "predicate": self.predicates[p],
+                "object": text[o_span[0] : o_span[1]], "subject_span": s_span, "object_span": o_span}
 
     def evaluate(self, model, records, **options):
         """Micro P/R/F1 over exact (subject, predicate, object) sets, with a per-predicate breakdown.
