@@ -17,6 +17,7 @@ USAGE = """usage:
   nlpkit tasks                                                     lists the tasks
   nlpkit plot     RUN_DIR [RUN_DIR ...] [-o curves.png] [--metric NAME] | RUN_DIR --docs [LABELS]
   nlpkit wordcount PATH... [-o out.tsv] [-j WORKERS] ...           see `nlpkit wordcount -h`
+  nlpkit serve    RUN_DIR [RUN_DIR ...] [--port 8000] [device=...] ...   HTTP service + page; see `nlpkit serve -h`
 """
 
 
@@ -220,6 +221,12 @@ def cmd_wordcount(args):
     return wordcount_main(args)
 
 
+def cmd_serve(args):
+    from .serve import main as serve_main  # Starlette and uvicorn are imported only here (the serve extra)
+
+    return serve_main(args)
+
+
 def os_error_line(e):
     """`path: cause` of an OSError (both paths of a failed rename), the cause alone when it names none."""
     where = ": ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
@@ -228,7 +235,7 @@ def os_error_line(e):
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "config": cmd_config,
-            "tasks": cmd_tasks, "plot": cmd_plot, "wordcount": cmd_wordcount}
+            "tasks": cmd_tasks, "plot": cmd_plot, "wordcount": cmd_wordcount, "serve": cmd_serve}
 
 
 def main(argv=None):

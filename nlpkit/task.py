@@ -26,6 +26,8 @@ class Task:
     call_options = ()
     #: other per-call options, passed as given to as_record() and predict() (e.g. nl2sql's "table")
     call_extras = ()
+    #: per-call options that name a file or folder on this machine (`nlpkit serve` refuses them per request)
+    file_options = ()
     #: files a run of this task writes besides the checkpoint's own (removed with the run on overwrite=true)
     run_files = ()
     #: the task's keys a resumed run may set differently (besides nlpkit.checkpoint.RESUME_MAY_CHANGE)

@@ -29,6 +29,8 @@ class NL2SQLTask(BertTask):
     call_options = ("tables", "snap_values")
     #: per call: the table a question is about (a TableQA table dict or a table id)
     call_extras = ("table",)
+    #: `tables` is a path: a service's requests never name one
+    file_options = ("tables",)
     #: a batch in which no condition value could be placed in its question trains no link parameter
     find_unused_parameters = True
 
