@@ -94,17 +94,18 @@ def split_text(tokenizer, text, budget, stride=None, avoid=(), what="a window"):
 def plan(n, budget, stride, quality):
     """[(first, last)) token ranges: each at most `budget` long, overlapping by at least `stride` tokens;
     each end and start at the best cut (quality[i]: cutting before token i; higher is better, the
-    latest among equals) within `reach` tokens (a start: half that) before its hard limit."""
+    latest among equals) within `reach` tokens before its hard limit (so a window moves on by at least
+    one token, and by about window - stride where sentence ends are frequent)."""
     if n <= budget:
         return [(0, n)]
-    reach = max(0, (budget - stride - 1) // 2)  # so that every window still moves on by half its new tokens
+    reach = max(0, (budget - stride - 1) // 2)  # an end and a start moved back by reach still advance
     ranges, start = [], 0
     while start + budget < n:
         hard = start + budget
         end = max(range(hard - reach, hard + 1), key=lambda i: (quality[i], i))
         ranges.append((start, end))
         # the next window shares at least `stride` tokens, and starts at a sentence where one is near
-        start = max(range(max(start + 1, end - stride - reach // 2), max(start + 1, end - stride) + 1),
+        start = max(range(max(start + 1, end - stride - reach), max(start + 1, end - stride) + 1),
                     key=lambda i: (quality[i], i))
     ranges.append((start, n))
     return ranges

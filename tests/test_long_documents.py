@@ -459,3 +459,71 @@ def test_classify_scores_a_long_text_by_all_its_windows(classify_run):
     assert result["scores"]["negative"] == pytest.approx(mean, abs=1e-5)
     assert clf(blame * 5 + praise * 40)["label"] == "positive"
 
+
+@pytest.fixture(scope="module")
+def triples_run(tmp_path_factory):
+    return train("triples", tmp_path_factory.mktemp("triples") / "run")
+
+
+def shifted(triples, shift):
+    return [(t["subject"], t["predicate"], t["object"], t["subject_span"][0] + shift, t["object_span"][0] + shift)
+            for t in triples]
+
+
+def test_triples_reads_a_long_document_whole(triples_run):
+    """Sample sentences over 5x the window: the triples each finds alone, once each, at their offsets.
+
+    The tiny model learnt single sentences of at most 44 characters: it is read in windows of that
+    size (max_length=48) that start at sentence starts (stride=0: no overlap, every cut after a full
+    stop); windows starting mid-sentence it reads poorly (measured, README)."""
+    from nlpkit.checkpoint import load_task
+
+    task = load_task(str(triples_run), ["max_length=48"])
+    ie = task.pipeline(task.load_run(str(triples_run)))
+    text, expected, keys = "", [], set()
+    for r in Triples(build_config(Triples)).read(Triples.sample_path("dev")):
+        alone = ie(r["text"])
+        found = {(t["subject"], t["predicate"], t["object"]) for t in alone}
+        if alone and found == {(t["subject"], t["predicate"], t["object"]) for t in r["spo_list"]} and not found & keys:
+            expected += shifted(alone, len(text))  # right alone, and no triple twice in the document
+            keys |= found
+            text += r["text"]
+        if len(text) >= 5 * 48:
+            break
+    windows = encode_windows(task.tokenizer, text, 48, 0)
+    assert len(windows) >= 5 and all(text[w.start - 1] == "。" for w in windows[1:])
+    assert sorted(shifted(ie(text, stride=0), 0)) == sorted(expected)
+    first = [t for t in expected if t[4] < windows[0].end and t[3] < windows[0].end]
+    assert len(first) < len(expected) / 3  # what the old cut at max_length could find
+
+
+@pytest.fixture(scope="module")
+def reading_run(tmp_path_factory):
+    return train("reading", tmp_path_factory.mktemp("reading") / "run", f"data.train={Reading.sample_path('train')}")
+
+
+def test_reading_finds_the_answer_at_the_end_of_a_long_passage(reading_run):
+    """One passage per question: its answerless passages repeated past 5x the window, then the one
+    holding the answer. The tiny model learnt passages of at most 49 characters, so it reads windows
+    of that size (max_passage_length=48); cut there, as before issue 26, the answer is never seen."""
+    from nlpkit.checkpoint import load_task
+    from nlpkit.tasks.reading.reader import gold_answers
+
+    task = load_task(str(reading_run), ["max_passage_length=48"])
+    reader = task.pipeline(task.load_run(str(reading_run)))
+    hits, asked = 0, 0
+    for r in Reading(build_config(Reading)).read(Reading.sample_path("dev")):
+        holding = [p["passage"] for p in r["passages"] if p["answers"]]
+        quiet = "".join(p["passage"] for p in r["passages"] if not p["answers"])
+        if not (holding and quiet) or reader(r["question"], passages=[holding[0]])["answer"] not in gold_answers(r):
+            continue  # questions the model answers from the right passage alone
+        if reader(r["question"], passages=[quiet])["answer"]:
+            continue  # ... and not from the others
+        doc = quiet * (5 * 48 // len(quiet) + 1) + holding[0]
+        assert len(task._passage_windows(task.as_record("?", passages=[doc]))) >= 5
+        out = reader(r["question"], passages=[doc])
+        hits += out["answer"] in gold_answers(r)
+        asked += 1
+        if asked == 10:
+            break
+    assert asked == 10 and hits >= 8
