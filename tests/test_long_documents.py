@@ -527,3 +527,12 @@ def test_reading_finds_the_answer_at_the_end_of_a_long_passage(reading_run):
         if asked == 10:
             break
     assert asked == 10 and hits >= 8
+
+
+def test_ner_trains_on_windows(tmp_path, recwarn):
+    """window.train: sample sentences longer than a 24-token window train as several windows (no
+    entity left out, more steps than the 75 of the 1200 sentences), and dev is read in windows."""
+    run = train("ner", tmp_path / "run", "max_length=24", "window.train=true", "trainer.epochs=1")
+    metrics = json.loads((run / "metrics.json").read_text())
+    assert metrics["steps"] > 75 * 1.5 and metrics["f1"] >= 0.95
+    assert not [w for w in recwarn if "not learnt" in str(w.message)]
