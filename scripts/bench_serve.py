@@ -11,6 +11,7 @@ The texts are each run's own dev data (its first --texts records).
 """
 import argparse
 import concurrent.futures
+import contextlib
 import http.client
 import json
 import os
@@ -35,6 +36,8 @@ def parse_args():
     p.add_argument("--texts", type=int, default=500, help="distinct texts per model")
     p.add_argument("--threads", type=int, default=2, help="torch threads of the server and of pipeline()")
     p.add_argument("--baseline-requests", type=int, default=256, help="pipeline() calls per model")
+    p.add_argument("--max-chars", type=int, default=0, help="cut each text to its first N characters (0: whole)")
+    p.add_argument("--long-model", help="the served name of the model of the memory run (default: the first)")
     return p.parse_args()
 
 
@@ -188,7 +191,7 @@ def main():
     for run, name in names.items():
         task = load_task(run)
         records = task.read_data(task.eval_data())[: args.texts]
-        texts[name] = [r["text"] for r in records]
+        texts[name] = list(dict.fromkeys(r["text"][: args.max_chars or None] for r in records))
         pipes[name] = pipeline(task.name, model=run, device="cpu")
         expected[name] = dict(zip(texts[name], pipes[name](texts[name])))
     levels = [int(c) for c in args.concurrency.split(",")]
@@ -199,30 +202,38 @@ def main():
         print(row("pipeline() per request", model, 1, r), flush=True)
     del pipes
     for setting, flags in (("serve, batching", []), ("serve, --max-batch-size 1", ["--max-batch-size", "1"])):
-        server = Server(args.runs, args.threads, *flags)
-        for model in texts:
-            for c in levels:
-                print(row(setting, model, c, load(server, model, texts[model], expected[model], args.requests, c)),
-                      flush=True)
-        assert server.stop() == 0
-    overload(args, texts, expected)
+        with serving(args, *flags) as server:
+            for model in texts:
+                for c in levels:
+                    print(row(setting, model, c, load(server, model, texts[model], expected[model], args.requests,
+                                                      c)), flush=True)
+    model = args.long_model or next(iter(texts))
+    overload(args, model, texts, expected)
     if args.long:
-        server = Server(args.runs, args.threads)
-        model = next(iter(texts))
-        rss, ok = memory_run(server, model, texts[model], expected[model], args.long)
-        server.stop()
+        with serving(args) as server:
+            rss, ok = memory_run(server, model, texts[model], expected[model], args.long)
         print(f"\nmemory, {args.long} requests to {model} at concurrency 32: server RSS (MB) after each tenth: "
               f"{', '.join(f'{x:.0f}' for x in rss)}; growth after the first tenth {rss[-1] - rss[0]:+.1f} MB; "
               f"every request answered once and equal: {'yes' if ok else 'NO'}")
 
 
-def overload(args, texts, expected):
+def overload(args, model, texts, expected):
     """More clients than the queue holds: the excess is refused at once (503), the rest stay bounded."""
-    server = Server(args.runs, args.threads, "--max-queue", "8")
-    model = next(iter(texts))
-    r = load(server, model, texts[model], expected[model], args.requests, 64)
-    print(row("serve, --max-queue 8 (overload)", model, 64, r))
-    assert server.stop() == 0
+    with serving(args, "--max-queue", "8") as server:
+        r = load(server, model, texts[model], expected[model], args.requests, 64)
+        print(row("serve, --max-queue 8 (overload)", model, 64, r), flush=True)
+
+
+@contextlib.contextmanager
+def serving(args, *flags):
+    """A server for the block; stopped (SIGTERM, which must exit 0) whatever happens in it."""
+    server = Server(args.runs, args.threads, *flags)
+    try:
+        yield server
+    finally:
+        code = server.stop()
+    if code != 0:
+        sys.exit(f"the server exited {code} on SIGTERM")
 
 
 if __name__ == "__main__":
