@@ -19,6 +19,7 @@ class Served:
     def __init__(self, name, task, pipe):
         self.name, self.task, self.pipe = name, task, pipe
         self.streams = getattr(type(task), "stream", Task.stream) is not Task.stream  # the task generates text piece by piece
+        self._checked = {}  # options (as JSON) -> (sanitized, error): sanitize copies and validates the whole config
 
     @classmethod
     def load(cls, run_dir, device="auto", dtype="auto", name=None):
@@ -43,7 +44,7 @@ class Served:
         if not isinstance(options, dict):
             raise NlpkitError('"options" must be a JSON object of per-call options')
         self._check_options(options)
-        checked = sanitize(self.task, options)
+        checked = self._sanitize(options)
         for i, item in enumerate(inputs):
             try:
                 self.task.as_record(item, **checked)
@@ -52,6 +53,21 @@ class Served:
             except (TypeError, ValueError, KeyError, AttributeError) as e:  # a JSON shape the task cannot read
                 raise NlpkitError(f"inputs[{i}]: cannot read {json.dumps(item, ensure_ascii=False)[:80]}: {e}") from None
         return inputs, options
+
+    def _sanitize(self, options):
+        """sanitize(), remembered for the options requests repeat (it costs milliseconds on the event loop)."""
+        key = json.dumps(options, sort_keys=True, ensure_ascii=False)
+        hit = self._checked.get(key)
+        if hit is None:
+            try:
+                hit = (sanitize(self.task, options), None)
+            except NlpkitError as e:
+                hit = (None, str(e))
+            if len(self._checked) < 256:
+                self._checked[key] = hit
+        if hit[1] is not None:
+            raise NlpkitError(hit[1])
+        return hit[0]
 
     def _check_options(self, options):
         for given in options:
