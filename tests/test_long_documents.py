@@ -23,6 +23,8 @@ from nlpkit.windows import SENTENCE_ENDS, encode_windows, merge_spans, plan, spl
 Ner, Triples, Classify, Reading = (get_task_class(n) for n in ("ner", "triples", "classify", "reading"))
 from nlpkit.tasks.ner.tags import tags_from_spans  # noqa: E402
 
+SLOW_FIXTURES = {"reading_run", "triples_run"}  # they train full tiny profiles (conftest marks users slow)
+
 #: 500 CJK characters, and those the tests name
 CHARS = "".join(map(chr, range(0x4E00, 0x4E00 + 500))) + "好难的中国人民"
 

@@ -12,6 +12,8 @@ from nlpkit.registry import get_task_class
 from nlpkit.tasks.reading.metrics import reading_scores
 from nlpkit.tasks.reading.reader import gold_answers
 
+SLOW_FIXTURES = {"run"}  # they train the task's full tiny profile (conftest marks their users slow)
+
 Reading = get_task_class("reading")
 
 

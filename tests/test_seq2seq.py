@@ -10,6 +10,8 @@ from nlpkit.errors import DataError, NlpkitError
 from nlpkit.metrics import rouge_l
 from nlpkit.registry import get_task_class
 
+SLOW_FIXTURES = {"run"}  # they train the task's full tiny profile (conftest marks their users slow)
+
 Seq2Seq = get_task_class("seq2seq")
 
 

@@ -10,6 +10,8 @@ from nlpkit.checkpoint import load_run
 from nlpkit.cli import main
 from nlpkit.registry import get_task_class
 
+SLOW_FIXTURES = {"run"}  # they train the task's full tiny profile (conftest marks their users slow)
+
 Triples = get_task_class("triples")
 
 
