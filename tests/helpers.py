@@ -21,3 +21,15 @@ def weights_digest(run_dir):
         h.update(k.encode())
         h.update(tensors[k].float().numpy().tobytes())
     return h.hexdigest()
+
+
+def error_line(capsys, *argv):
+    """Run the CLI, which must fail with exactly one error line and no traceback; returns that line."""
+    from nlpkit.cli import main
+
+    code = main(list(argv))
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("nlpkit: error:")]
+    assert len(lines) == 1, err
+    return lines[0]

@@ -13,7 +13,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from helpers import small_tsv, weights_digest
+from helpers import error_line, small_tsv, weights_digest
 from nlpkit.checkpoint import LOCK_FILE, load_task, run_lock, save_weights
 from nlpkit.cli import main
 from nlpkit.config import build_config
@@ -28,16 +28,6 @@ SMALL = ["tiny.hidden_size=32", "tiny.intermediate_size=64", "tiny.num_hidden_la
 
 def _train_args(out, data, *extra, task="seq2seq"):
     return ["train", f"task={task}", f"data.train={data}", f"output_dir={out}", *SMALL, *extra]
-
-
-def _error_line(capsys, *argv):
-    """Run the CLI, which must fail with exactly one error line and no traceback."""
-    code = main(list(argv))
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if line.startswith("nlpkit: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
 
 
 def _snapshot(folder):
@@ -104,7 +94,7 @@ def test_a_yaml_alias_bomb_in_a_run_folder_is_refused_at_once(run, tmp_path, cap
     inputs = tmp_path / "in.jsonl"
     inputs.write_text('{"src": "本文提出一种方法。"}\n', encoding="utf-8")
     (run / "nlpkit.yaml").write_text(BOMB, encoding="utf-8")
-    line = _error_line(capsys, "predict", f"model={run}", f"input={inputs}")
+    line = error_line(capsys, "predict", f"model={run}", f"input={inputs}")
     assert "nlpkit.yaml: not valid YAML" in line and "alias" in line
 
 
@@ -112,9 +102,9 @@ def test_an_oversized_or_deeply_nested_run_config_is_one_line(run, tmp_path, cap
     inputs = tmp_path / "in.jsonl"
     inputs.write_text('{"src": "本文提出一种方法。"}\n', encoding="utf-8")
     (run / "nlpkit.yaml").write_text("task: seq2seq\n" + "x: 1\n" * 300_000, encoding="utf-8")
-    assert "larger than 1 MiB" in _error_line(capsys, "predict", f"model={run}", f"input={inputs}")
+    assert "larger than 1 MiB" in error_line(capsys, "predict", f"model={run}", f"input={inputs}")
     (run / "nlpkit.yaml").write_text("task: seq2seq\nx: " + "[" * 5000 + "]" * 5000 + "\n", encoding="utf-8")
-    assert "not valid YAML" in _error_line(capsys, "predict", f"model={run}", f"input={inputs}")
+    assert "not valid YAML" in error_line(capsys, "predict", f"model={run}", f"input={inputs}")
 
 
 # ---- 2. data loss: foreign folders and concurrent trainings ------------------------------------------
@@ -125,7 +115,7 @@ def test_a_folder_of_other_files_is_refused_and_kept(tmp_path, data, capsys, ext
     for name in ("vocab.txt", "tokenizer.json", "log.jsonl", "special_tokens_map.json", "notes.md"):
         (out / name).write_text(f"the user's {name}\n")
     before = _snapshot(out)
-    line = _error_line(capsys, *_train_args(out, data, *extra))
+    line = error_line(capsys, *_train_args(out, data, *extra))
     assert f"output_dir={out}: holds log.jsonl, notes.md, special_tokens_map.json and 2 more but is no " \
            "nlpkit run" in line
     assert _snapshot(out) == before
@@ -134,11 +124,11 @@ def test_a_folder_of_other_files_is_refused_and_kept(tmp_path, data, capsys, ext
 def test_a_second_training_into_a_held_folder_is_refused(run, data, tmp_path, capsys):
     before = _snapshot(run)
     with run_lock(run):  # another training holds it (an flock on its own open file)
-        line = _error_line(capsys, *_train_args(run, data, "overwrite=true"))
+        line = error_line(capsys, *_train_args(run, data, "overwrite=true"))
         assert f"output_dir={run}: process {os.getpid()} on " in line and "is training into it" in line
         fresh = tmp_path / "fresh"
         with run_lock(fresh):
-            assert "is training into it" in _error_line(capsys, *_train_args(fresh, data))
+            assert "is training into it" in error_line(capsys, *_train_args(fresh, data))
     assert _snapshot(run) == before  # overwrite=true removed nothing of the held run
     assert not (tmp_path / "fresh").exists()  # the lock's folder goes with it when nothing was written
 
@@ -150,7 +140,7 @@ def test_the_lock_is_held_across_processes_and_freed_when_its_holder_dies(tmp_pa
     holder = subprocess.Popen([sys.executable, "-c", code, str(out)], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == "held"
-        line = _error_line(capsys, *_train_args(out, data))
+        line = error_line(capsys, *_train_args(out, data))
         assert f"process {holder.pid} on " in line
     finally:
         holder.kill()
@@ -163,7 +153,7 @@ def test_the_lock_is_held_across_processes_and_freed_when_its_holder_dies(tmp_pa
 
 def test_a_folder_nlpkit_cannot_make_is_one_line(tmp_path, data, capsys):
     (tmp_path / "file").write_text("x")
-    line = _error_line(capsys, *_train_args(tmp_path / "file" / "run", data))
+    line = error_line(capsys, *_train_args(tmp_path / "file" / "run", data))
     assert line == f"nlpkit: error: output_dir={tmp_path / 'file' / 'run'}: cannot write there (Not a directory)"
 
 
@@ -194,7 +184,7 @@ def test_training_holds_the_lock_and_frees_it(tmp_path, data, monkeypatch):
 # ---- 3. silent wrong successes ----------------------------------------------------------------------
 def test_a_diverging_run_stops_naming_the_step_and_saves_no_nan(tmp_path, data, capsys):
     out = tmp_path / "run"
-    line = _error_line(capsys, *_train_args(out, data, "trainer.lr=1e30", "trainer.epochs=3"))
+    line = error_line(capsys, *_train_args(out, data, "trainer.lr=1e30", "trainer.epochs=3"))
     assert line.startswith("nlpkit: error: step ") and "training diverged" in line
     assert not (out / "metrics.json").exists()  # unfinished: predict refuses it
     if (out / "model.safetensors").exists():
@@ -203,7 +193,7 @@ def test_a_diverging_run_stops_naming_the_step_and_saves_no_nan(tmp_path, data, 
 
 @pytest.mark.parametrize("points", ["[[0.5,.nan]]", "[[0.5,-1.0]]", "[[.inf,1.0]]"])
 def test_nan_or_negative_schedule_points_are_refused_before_training(tmp_path, data, capsys, points):
-    line = _error_line(capsys, *_train_args(tmp_path / "run", data, "trainer.schedule=piecewise",
+    line = error_line(capsys, *_train_args(tmp_path / "run", data, "trainer.schedule=piecewise",
                                             f"trainer.schedule_points={points}"))
     assert "trainer.schedule_points:" in line and "multiplier >= 0" in line
     assert not (tmp_path / "run").exists()
@@ -234,7 +224,7 @@ def test_non_finite_weights_are_never_saved(tmp_path):
     ("seed=4294967296", "seed=4294967296: expected an integer in [0, 2**32 - 1]"),
 ])
 def test_impossible_settings_are_refused_before_anything_is_written(tmp_path, data, capsys, override, message):
-    line = _error_line(capsys, *_train_args(tmp_path / "run", data, override))
+    line = error_line(capsys, *_train_args(tmp_path / "run", data, override))
     assert line.startswith(f"nlpkit: error: {message}")
     assert not (tmp_path / "run").exists()
 
@@ -249,7 +239,7 @@ def test_the_longest_sequence_of_reading_counts_every_part():
 
 
 def test_duplicate_labels_are_refused(capsys):
-    line = _error_line(capsys, "config", "task=classify", "labels=[positive,positive,negative]")
+    line = error_line(capsys, "config", "task=classify", "labels=[positive,positive,negative]")
     assert line == ("nlpkit: error: labels=['positive', 'positive', 'negative']: positive given more than once; "
                     "expected each label once")
 
@@ -283,7 +273,7 @@ def test_a_corrupt_mlm_dev_corpus_stops_before_anything_is_written(tmp_path, cap
     dev.write_bytes("第一行文本。\n第二行文本。\n".encode() + b"\xff\xfe broken\n")
     train = get_task_class("mlm").sample_path("train")
     out = tmp_path / "run"
-    line = _error_line(capsys, "train", "task=mlm", f"data.train={train}", f"data.dev={dev}", f"output_dir={out}",
+    line = error_line(capsys, "train", "task=mlm", f"data.train={train}", f"data.dev={dev}", f"output_dir={out}",
                        *SMALL[:-2], "trainer.epochs=1")
     assert f"{dev}:3" in line
     assert not out.exists()

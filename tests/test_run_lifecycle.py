@@ -8,9 +8,8 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
-from helpers import small_tsv
+from helpers import error_line, small_tsv
 from nlpkit.checkpoint import load_run, run_status
-from nlpkit.cli import main
 from nlpkit.config import build_config
 from nlpkit.errors import NlpkitError
 from nlpkit.registry import get_task_class
@@ -56,16 +55,6 @@ def _train_interrupted(out, data, at_batch, *extra):
         train_task(task, cfg)
 
 
-def _error_line(capsys, *argv):
-    """Run the CLI, which must fail with exactly one error line and no traceback."""
-    code = main(list(argv))
-    err = capsys.readouterr().err
-    assert code == 2 and "Traceback" not in err, err
-    lines = [line for line in err.splitlines() if line.startswith("nlpkit: error:")]
-    assert len(lines) == 1, err
-    return lines[0]
-
-
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     return small_tsv(tmp_path_factory.mktemp("data"), n=24)
@@ -101,10 +90,10 @@ def _snapshot(folder):
 # ---- the output folder -----------------------------------------------------------------------
 def test_a_finished_run_is_refused_and_kept(run, data, capsys):
     before = _snapshot(run)
-    line = _error_line(capsys, "train", "task=seq2seq", *_args(run, data))
+    line = error_line(capsys, "train", "task=seq2seq", *_args(run, data))
     assert line == (f"nlpkit: error: {run} holds a finished run; pass overwrite=true to replace it or "
                     "resume=true to continue")
-    assert "holds a finished run" in _error_line(capsys, "train", "task=triples", f"output_dir={run}")
+    assert "holds a finished run" in error_line(capsys, "train", "task=triples", f"output_dir={run}")
     assert _snapshot(run) == before
 
 
@@ -117,12 +106,12 @@ def test_resume_of_a_finished_run_changes_nothing(run, data):
 def test_output_dir_that_is_a_file_or_a_foreign_checkpoint(tmp_path, data, capsys):
     path = tmp_path / "file"
     path.write_text("x")
-    assert f"output_dir={path}: is a file" in _error_line(capsys, "train", "task=seq2seq", *_args(path, data))
+    assert f"output_dir={path}: is a file" in error_line(capsys, "train", "task=seq2seq", *_args(path, data))
     foreign = tmp_path / "bert"
     foreign.mkdir()
     (foreign / "config.json").write_text("{}")
-    assert "is no nlpkit run" in _error_line(capsys, "train", "task=seq2seq", *_args(foreign, data), "overwrite=true")
-    assert "pass one of them" in _error_line(capsys, "train", "task=seq2seq", *_args(tmp_path / "new", data),
+    assert "is no nlpkit run" in error_line(capsys, "train", "task=seq2seq", *_args(foreign, data), "overwrite=true")
+    assert "pass one of them" in error_line(capsys, "train", "task=seq2seq", *_args(tmp_path / "new", data),
                                              "overwrite=true", "resume=true")
     assert not (tmp_path / "new").exists()
 
@@ -169,8 +158,8 @@ def test_an_unfinished_run_is_recognised_and_refused(unfinished, data, capsys):
     assert str(e.value) == msg
     with pytest.raises(NlpkitError, match="unfinished run"):
         Seq2Seq(_cfg(unfinished, data)).load_run(unfinished)
-    assert _error_line(capsys, "evaluate", f"model={unfinished}", f"data={data}") == f"nlpkit: error: {msg}"
-    assert "holds an unfinished run" in _error_line(capsys, "train", "task=seq2seq", *_args(unfinished, data))
+    assert error_line(capsys, "evaluate", f"model={unfinished}", f"data={data}") == f"nlpkit: error: {msg}"
+    assert "holds an unfinished run" in error_line(capsys, "train", "task=seq2seq", *_args(unfinished, data))
 
 
 def test_resume_with_changed_settings_is_refused(unfinished, data):
@@ -239,7 +228,7 @@ def test_broken_resume_files(unfinished, data, capsys, fault, expect):
         blob = (r / "model.safetensors").read_bytes()
         (r / "model.safetensors").write_bytes(blob[: len(blob) // 2])
     before = _snapshot(unfinished)
-    line = _error_line(capsys, "train", "task=seq2seq", *_args(unfinished, data, "resume=true"))
+    line = error_line(capsys, "train", "task=seq2seq", *_args(unfinished, data, "resume=true"))
     assert expect in line
     assert _snapshot(unfinished) == before  # refused before anything was written
     assert not os.path.exists(f"{os.environ.get('NLPKIT_CACHE', '/tmp')}/pwned")
@@ -282,7 +271,7 @@ def test_broken_run_directories(run, data, capsys, fault, expect):
     with pytest.raises(NlpkitError) as e:
         load_run(run)
     assert expect in str(e.value) and "\n" not in str(e.value)
-    assert expect in _error_line(capsys, "evaluate", f"model={run}", f"data={data}")
+    assert expect in error_line(capsys, "evaluate", f"model={run}", f"data={data}")
 
 
 def test_identical_runs_write_identical_weights(tmp_path, data, finished):
