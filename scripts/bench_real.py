@@ -77,15 +77,17 @@ The peers' recipes (read from bert4torch v0.6.0 / transformers; no file of their
 
 Budgets (settings per capability, all printed in the JSON under "settings"):
   small  a subsample (the first N records of each file; real_data.py's files are in hash order) and
-         1 epoch, for a quick look (about 15-20 minutes on 2 idle cores with --threads 1):
+         1 epoch, for a quick look (15-20 minutes on 2 idle cores with --threads 1 before the dev
+         sweep, which trains every system three more times at this size; classify alone: 4.6 min):
          triples 2,000 train / 300 test; ner 2,000 / 300 paragraphs; classify 4,000 / 500;
          cond_lm 4,000 train / 300 test, 32 texts per label; jose 5,000 reviews, 5 epochs;
          wordcount x1.
   medium (the default) the README's table: triples 4,000 / 500, 2 epochs; ner 4,000 / 500
          paragraphs, 3 epochs; classify 8,000 / 1,500, 2 epochs; cond_lm 8,000 / 500 test, 2 epochs, 64 texts per label;
          jose all 14,408 reviews, 5 epochs; wordcount x6 (33 MB). Other settings as in full. About
-         an hour on 2 cores with --threads 1 (measured: 41 min for ner,classify,cond_lm,jose at load
-         2-4, 11 min for wordcount,triples idle).
+         66 minutes of one core with --threads 1, the dev sweep included (measured 2026-12-07:
+         classify,triples 21 min and ner,cond_lm 44 min, side by side at load 4-11; jose,wordcount
+         1.6 min).
   full   the issue's setting: triples 11,417 train / 1,000 test, 5 epochs, batch 8, lr 1.5e-3;
          ner 17,484 / 1,000 paragraphs, 3 epochs, batch 16, lr 2e-3, max_length 256; classify
          14,408 / 1,500, 3 epochs, batch 16, lr 1e-3; cond_lm 14,408 / 1,500, 3 epochs, batch 32,
