@@ -387,11 +387,24 @@ class Bench:
         self.attempt(cap, system, lambda: {"lr": rate, "sweep_dev": scores, **fn(final, rate)})
 
     # ---- shared steps ------------------------------------------------------------------------
-    def nlpkit_run(self, cap, task, split, settings, name):
-        run_dir = self.folder("runs") / f"{name}_{split.name}_lr{settings['trainer.lr']:g}"
-        trained = nlpkit_side.train(task, split.train, run_dir, settings, self.threads, self.log)
+    def nlpkit_run(self, cap, split, s, lr, name, **keys):
+        """Train nlpkit's `cap` task on the split at `lr` with the budget's batch size and max_length (+ keys)."""
+        settings = {"trainer.epochs": split.epochs, "trainer.batch_size": s["batch_size"], "trainer.lr": lr,
+                    "max_length": s["max_length"], **keys}
+        run_dir = self.folder("runs") / f"{name}_{split.name}_lr{lr:g}"
+        trained = nlpkit_side.train(cap, split.train, run_dir, settings, self.threads, self.log)
         self.split_runs.setdefault((cap, split.name), run_dir)
         return run_dir, trained
+
+    def nlpkit_predicted(self, cap, split, s, lr, texts, name, **keys):
+        """Train (nlpkit_run), then predict `texts` through the pipeline; on the reported split also what
+        `nlpkit evaluate` says (a cross-check of the scorer). Returns (predictions, timing row, evaluate)."""
+        run_dir, trained = self.nlpkit_run(cap, split, s, lr, name, **keys)
+        pred = self.child("nlpkit_side:predict", {
+            "task": cap, "run": str(run_dir), "inputs": texts, "batch_size": 64,
+            "evaluate": split.scored if split.name == "final" else None}, f"predict_{name}_{split.name}")
+        timing = self.timing(split.n_train, split.epochs, trained, pred["predict_s"])
+        return pred["predictions"], timing, pred.get("evaluate") or {}
 
     def reference(self, cap, split, texts, labels, labels_key, max_length):
         """What a peer must see: the vocabulary of nlpkit's run on this split's training file, nlpkit's token
@@ -444,16 +457,10 @@ class Bench:
         for head in heads:
             def one(sp, lr, head=head):
                 _, texts, gold = split_data[sp.name]
-                run_dir, tr = self.nlpkit_run("triples", "triples", sp, {
-                    "trainer.epochs": sp.epochs, "trainer.batch_size": s["batch_size"], "trainer.lr": lr,
-                    "max_length": s["max_length"], "schema": schema, "head": head}, f"triples_{head}")
-                pred = self.child("nlpkit_side:predict", {
-                    "task": "triples", "run": str(run_dir), "inputs": texts, "batch_size": 64,
-                    "evaluate": sp.scored if sp is final else None}, f"predict_triples_{head}_{sp.name}")
-                preds = [[(t["subject"], t["predicate"], t["object"]) for t in p] for p in pred["predictions"]]
-                own = pred.get("evaluate") or {}
-                return {**self.timing(sp.n_train, sp.epochs, tr, pred["predict_s"]),
-                        **scoring.triple_prf(gold, preds), **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
+                pred, timing, own = self.nlpkit_predicted("triples", sp, s, lr, texts, f"triples_{head}",
+                                                          schema=schema, head=head)
+                preds = [[(t["subject"], t["predicate"], t["object"]) for t in p] for p in pred]
+                return {**timing, **scoring.triple_prf(gold, preds), **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
             self.tuned("triples", f"nlpkit head={head}", one, s, sweep, final)
 
         def peer(sp, lr):
@@ -489,16 +496,10 @@ class Bench:
         for head in heads:
             def one(sp, lr, head=head):
                 _, texts, gold = split_data[sp.name]
-                run_dir, tr = self.nlpkit_run("ner", "ner", sp, {
-                    "trainer.epochs": sp.epochs, "trainer.batch_size": s["batch_size"], "trainer.lr": lr,
-                    "max_length": s["max_length"], "head": head}, f"ner_{head}")
-                pred = self.child("nlpkit_side:predict", {
-                    "task": "ner", "run": str(run_dir), "inputs": texts, "batch_size": 64,
-                    "evaluate": sp.scored if sp is final else None}, f"predict_ner_{head}_{sp.name}")
-                preds = [[(e["start"], e["end"], e["type"]) for e in p] for p in pred["predictions"]]
-                own = pred.get("evaluate") or {}
-                return {**self.timing(sp.n_train, sp.epochs, tr, pred["predict_s"]),
-                        **scoring.ner_seqeval(texts, gold, preds), **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
+                pred, timing, own = self.nlpkit_predicted("ner", sp, s, lr, texts, f"ner_{head}", head=head)
+                preds = [[(e["start"], e["end"], e["type"]) for e in p] for p in pred]
+                return {**timing, **scoring.ner_seqeval(texts, gold, preds),
+                        **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
             self.tuned("ner", f"nlpkit head={head}", one, s, sweep, final)
 
         def peer(sp, lr):
@@ -529,15 +530,8 @@ class Bench:
 
         def ours(sp, lr):
             _, texts, gold = split_data[sp.name]
-            run_dir, tr = self.nlpkit_run("classify", "classify", sp, {
-                "trainer.epochs": sp.epochs, "trainer.batch_size": s["batch_size"], "trainer.lr": lr,
-                "max_length": s["max_length"]}, "classify")
-            pred = self.child("nlpkit_side:predict", {
-                "task": "classify", "run": str(run_dir), "inputs": texts, "batch_size": 64,
-                "evaluate": sp.scored if sp is final else None}, f"predict_classify_{sp.name}")
-            preds = [p["label"] for p in pred["predictions"]]
-            own = pred.get("evaluate") or {}
-            return {**self.timing(sp.n_train, sp.epochs, tr, pred["predict_s"]), **scoring.accuracy_macro_f1(gold, preds),
+            pred, timing, own = self.nlpkit_predicted("classify", sp, s, lr, texts, "classify")
+            return {**timing, **scoring.accuracy_macro_f1(gold, [p["label"] for p in pred]),
                     **({"nlpkit_evaluate_accuracy": own["accuracy"]} if own else {})}
         self.tuned("classify", "nlpkit", ours, s, sweep, final)
 
@@ -587,9 +581,7 @@ class Bench:
             return s["generate"] if sp is final else 0
 
         def ours(sp, lr):
-            run_dir, tr = self.nlpkit_run("cond_lm", "cond_lm", sp, {
-                "trainer.epochs": sp.epochs, "trainer.batch_size": s["batch_size"], "trainer.lr": lr,
-                "max_length": s["max_length"]}, "cond_lm")
+            run_dir, tr = self.nlpkit_run("cond_lm", sp, s, lr, "cond_lm")
             gen = self.child("nlpkit_side:generate", {"run": str(run_dir), "labels": labels, "n": generated(sp),
                                                       "evaluate": sp.scored}, f"generate_cond_lm_{sp.name}")
             own = gen["evaluate"]
