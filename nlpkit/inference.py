@@ -1,0 +1,120 @@
+"""The inference plumbing every task shares: `Task.predict` and `Task.evaluate` are templates over it.
+
+A task implements two hooks: `predict_batch(model, items, **options)` (one batch in, one prediction
+per item out) and `score(records, predictions) -> (metrics, rows)`. The core does the rest, once:
+it unwraps an accelerate/DDP model (`.module`), switches dropout off and runs under
+`torch.inference_mode()`, batches by one knob (`trainer.eval_batch_size`), shows a progress bar
+labelled by what the user asked for, reads long inputs in windows, and writes `eval_output` (the
+rows of score()) for every task.
+
+Long inputs plug in here too. A task whose `windows(record, **options)` returns a list reads that
+record in those pieces (nlpkit.windows):
+- a task that defines `merge(record, windows, outputs, **options)` gets every window of every record of a call
+  flattened into batches of `eval_batch_size` windows (predict_batch sees windows, not records),
+  then each record's outputs to merge into its prediction (ner, triples, classify);
+- a task without `merge` reads a record's windows together (reading: its passages vote); records are
+  packed so that a batch holds about `eval_batch_size` windows (at least one record), and
+  predict_batch gets them as `windows=` (one list per record) beside the records.
+
+The model is anything callable like the task's model: a torch module (placed by `Task.place`), or a
+stand-in without parameters (an exported model), whose inputs stay on the CPU.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence
+
+if TYPE_CHECKING:
+    import torch
+
+    from .task import Task
+
+
+def unwrap(model: Any) -> Any:
+    """The task model inside an accelerate/DDP wrapper (the model itself when not wrapped)."""
+    return getattr(model, "module", model)
+
+
+def device_of(model: Any) -> "torch.device":
+    """Where a model's inputs go: its first weight's device; the CPU for a model without torch weights."""
+    import torch
+
+    parameters = getattr(model, "parameters", None)
+    first = next(iter(parameters()), None) if callable(parameters) else None
+    return first.device if first is not None else torch.device("cpu")
+
+
+def to_device(batch: dict, model: Any) -> dict:
+    """A batch dict with its tensors on the model's device."""
+    device = device_of(model)
+    return {k: v.to(device) if hasattr(v, "to") else v for k, v in batch.items()}
+
+
+@contextlib.contextmanager
+def inference(model: Any) -> Iterator[Any]:
+    """Dropout off (the training mode restored after: a trainer evaluates mid-run) and no autograd."""
+    import torch
+
+    from .devices import eval_mode
+
+    with eval_mode(model) if hasattr(model, "train") else contextlib.nullcontext(), torch.inference_mode():
+        yield model
+
+
+def batch_size(task: "Task") -> int:
+    """The one knob: trainer.eval_batch_size (64 for a task whose config has no trainer section)."""
+    trainer = getattr(task.cfg, "trainer", None)
+    return int(trainer.eval_batch_size) if trainer is not None and "eval_batch_size" in trainer else 64
+
+
+def packed(items: Sequence, size: int, rows: Callable[[Any], int]) -> Iterator[list]:
+    """Consecutive runs of `items` holding about `size` rows in all (rows(item) each), at least one item."""
+    chunk, count = [], 0
+    for item in items:
+        if chunk and count + rows(item) > size:
+            yield chunk
+            chunk, count = [], 0
+        chunk.append(item)
+        count += rows(item)
+    if chunk:
+        yield chunk
+
+
+def predict(task: "Task", model: Any, records: Sequence[dict], options: dict) -> list:
+    """Task.predict: records -> one prediction each, through the task's hooks (see the module's doc)."""
+    model = unwrap(model)
+    size = batch_size(task)
+    with inference(model):
+        parts = [task.windows(r, **options) for r in records]
+        if not parts or parts[0] is None:  # the task reads records whole
+            return _run(task, model, records, size, options)
+        if task.merge is not None:
+            outputs = _run(task, model, [w for p in parts for w in p], size, options)
+            results, at = [], 0
+            for record, windows in zip(records, parts):
+                results.append(task.merge(record, windows, outputs[at : at + len(windows)], **options))
+                at += len(windows)
+            return results
+        pairs = list(zip(records, parts))
+        out = []
+        for chunk in task.batches(list(packed(pairs, size, lambda p: len(p[1]))), 1, "predict"):
+            group = chunk[0]
+            out += task.predict_batch(model, [r for r, _ in group], windows=[w for _, w in group], **options)
+        return out
+
+
+def _run(task: "Task", model: Any, items: Sequence, size: int, options: dict) -> list:
+    out = []
+    for chunk in task.batches(items, size, "predict"):
+        out += task.predict_batch(model, chunk, **options)
+    return out
+
+
+def evaluate(task: "Task", model: Any, records: Sequence[dict], options: dict) -> dict:
+    """Task.evaluate: predict the gold records, score them, write score()'s rows to eval_output."""
+    from .data import write_jsonl
+
+    metrics, rows = task.score(records, task.predict(model, records, **options))
+    if task.cfg.eval_output:
+        write_jsonl(task.cfg.eval_output, rows)
+    return metrics
