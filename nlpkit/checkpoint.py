@@ -48,7 +48,7 @@ from pathlib import Path
 import yaml
 from omegaconf import OmegaConf
 
-from .config import build_config, to_yaml
+from .config import build_config, to_yaml, upgrade
 from .data import atomic_path, write_json, write_text
 from .errors import NlpkitError
 from .registry import get_task_class
@@ -289,10 +289,10 @@ def _load_yaml(path):
 
 def config_changes(saved, cfg, may_change=()):
     """'key: saved -> now' for every key (outside RESUME_MAY_CHANGE and may_change) where cfg differs from `saved`."""
-    old = _flat(OmegaConf.to_container(saved))
+    kind = OmegaConf.get_type(cfg) if OmegaConf.is_config(cfg) else type(cfg)
+    old = _flat(OmegaConf.to_container(upgrade(saved, kind)))  # a renamed key compares under its new name
     new = _flat(yaml.safe_load(config_text(cfg)))
     # a key added to nlpkit after the run was saved changes nothing while it holds its default
-    kind = OmegaConf.get_type(cfg) if OmegaConf.is_config(cfg) else type(cfg)
     if dataclasses.is_dataclass(kind):
         defaults = _flat(OmegaConf.to_container(OmegaConf.structured(kind)))
         old.update({k: v for k, v in defaults.items() if k not in old and new.get(k) == v})

@@ -7,6 +7,10 @@ pretrained checkpoint) > the dataclass defaults. Values keep their type: a strin
 as written (`trainer.mixed_precision=no` is "no"), a number key must parse as one, and every value
 is checked against what its key accepts. Errors are one line naming the key; unknown keys get a
 did-you-mean.
+
+A task's config class also declares the shared keys the task does not read (`not_used`: setting one is
+an error naming the key and the task) and the keys renamed since runs were saved (`renamed`: a saved
+run's old key is read under its new name; the old name on the command line is an error naming the new).
 """
 import copy
 import dataclasses
@@ -14,10 +18,10 @@ import difflib
 import math
 import typing
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional
+from typing import Any, ClassVar, Dict, Iterable, Iterator, List, Mapping, Optional, Sequence, Tuple
 
 import yaml
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from .errors import NlpkitError
@@ -32,7 +36,7 @@ class Check(typing.NamedTuple):
     says: str
 
 
-def at_least(low):
+def at_least(low: float) -> Check:
     return Check(lambda v: v >= low, f">= {low}")
 
 
@@ -44,7 +48,7 @@ PROBABILITY = Check(lambda v: 0 < v <= 1, "in (0, 1]")
 SEED = Check(lambda v: 0 <= v <= 2**32 - 1, "in [0, 2**32 - 1]")
 
 
-def opt(default, doc, check=None, choices=None):
+def opt(default: Any, doc: str, check: Optional[Check] = None, choices: Optional[Tuple[str, ...]] = None) -> Any:
     """A config key: its default, a one-line doc, and optionally a Check or a tuple of choices."""
     meta = {"doc": doc, "check": check, "choices": choices}
     if isinstance(default, (list, dict)):
@@ -52,7 +56,7 @@ def opt(default, doc, check=None, choices=None):
     return field(default=default, metadata=meta)
 
 
-def section(cls, doc, **defaults):
+def section(cls: type, doc: str, **defaults: Any) -> Any:
     """A nested group of keys (its own dataclass), optionally with other defaults for some keys."""
     return field(default_factory=lambda: cls(**defaults), metadata={"doc": doc})
 
@@ -69,6 +73,11 @@ class DataConfig:
 
 @dataclass
 class RunConfig:
+    #: shared keys this task does not read: dotted key -> what to use instead (setting one is an error)
+    not_used: ClassVar[Dict[str, str]] = {}
+    #: keys renamed since runs were saved: old dotted key -> its new name
+    renamed: ClassVar[Dict[str, str]] = {}
+
     task: str = opt("", "the task (set by task=NAME)")
     output_dir: Optional[str] = opt(None, "run directory (default runs/<task>)")
     seed: int = opt(42, "random seed", SEED)
@@ -90,6 +99,14 @@ class TinyConfig:
     vocab_size: int = opt(8000, "largest vocabulary built from the training texts", at_least(200))
     hidden_dropout_prob: float = opt(0.1, "dropout on hidden states", FRACTION)
     attention_probs_dropout_prob: float = opt(0.1, "dropout on attention weights", FRACTION)
+
+
+@dataclass
+class JiebaConfig:
+    """jieba's word segmentation, for the tasks that cut Chinese text into words (mlm, jose)."""
+
+    hmm: bool = opt(True, "jieba finds new words with its HMM")
+    user_dict: Optional[str] = opt(None, "jieba user dictionary file (`word [freq] [tag]` lines)")
 
 
 #: accelerate's trackers (each needs its own package, e.g. tensorboard)
@@ -138,13 +155,13 @@ class BertRunConfig(RunConfig):
     tiny: TinyConfig = section(TinyConfig, "the model=tiny architecture")
     trainer: TrainerConfig = section(TrainerConfig, "the training loop")
 
-    def longest_sequence(self):
+    def longest_sequence(self) -> Optional[Tuple[int, str]]:
         """(tokens, the keys that set it): the longest sequence the task feeds the model, or None."""
         n = getattr(self, "max_length", None)
         return None if n is None else (n, "max_length")
 
 
-def check_tiny(cfg):
+def check_tiny(cfg: BertRunConfig) -> None:
     """model=tiny: the architecture must be buildable and hold the task's sequences (else step 1 crashes)."""
     if cfg.model != "tiny":
         return
@@ -190,7 +207,7 @@ class DecodeConfig:
                               f"({self.beam_size}) without sampling")
 
     @classmethod
-    def from_dict(cls, d):
+    def from_dict(cls, d: Optional[Mapping[str, Any]]) -> "DecodeConfig":
         """From a mapping (a config section plus per-call options); None values are ignored, `n` is
         num_return_sequences, an unknown key is an error."""
         d = {k: v for k, v in dict(d or {}).items() if v is not None}
@@ -204,21 +221,76 @@ class DecodeConfig:
 
 
 # ---- building a run's config ------------------------------------------------------------------
-def build_config(task_cls, overrides=(), base=None):
-    """The typed config of a run of `task_cls`: defaults < profile < `base` (a saved run) < overrides."""
+def build_config(task_cls: type, overrides: Iterable[str] = (), base: Optional[DictConfig] = None) -> DictConfig:
+    """The typed config of a run of `task_cls`: defaults < profile < `base`
+    (a saved run's config) < overrides."""
+    schema_cls = task_cls.config_class
     pairs = [split_override(o) for o in overrides]
-    schema = OmegaConf.structured(task_cls.config_class)
+    for key, value in pairs:
+        refuse_renamed(key, value, schema_cls)
+    schema = OmegaConf.structured(schema_cls)
     model = next((v for k, v in reversed(pairs) if k == "model"), None)
-    if model is None and base is not None:
-        model = OmegaConf.select(base, "model", default=None)
+    if base is not None:
+        base = upgrade(base, schema_cls)
+        if model is None:
+            model = OmegaConf.select(base, "model", default=None)
     cfg = _merge(schema, task_cls.profile(model or "tiny"), "the task's profile")
     if base is not None:
         cfg = _merge(cfg, base, "the saved run config")
     cfg.task = task_cls.name
     for key, value in pairs:
         set_value(cfg, key, value)
-    validate(cfg, task_cls.config_class)
+    refuse_not_used(cfg, schema_cls, [key for key, _ in pairs])
+    validate(cfg, schema_cls)
     return cfg
+
+
+def _under(key: str, prefix: str) -> bool:
+    return key == prefix or key.startswith(prefix + ".")
+
+
+def refuse_renamed(key: str, value: str, schema_cls: type) -> None:
+    """An old key name on the command line: one line naming the new one."""
+    for old, new in getattr(schema_cls, "renamed", {}).items():
+        if _under(key, old):
+            raise NlpkitError(f"{key} is now called {new + key[len(old):]}: use {new + key[len(old):]}={value}")
+
+
+def refuse_not_used(cfg: DictConfig, schema_cls: type, set_keys: Sequence[str]) -> None:
+    """A key the task does not read, set (to other than its default) by `set_keys`: one line naming both."""
+    defaults = OmegaConf.structured(schema_cls)
+    for key, instead in getattr(schema_cls, "not_used", {}).items():
+        if any(_under(k, key) for k in set_keys) and OmegaConf.select(cfg, key) != OmegaConf.select(defaults, key):
+            raise NlpkitError(f"{key} does not apply to {cfg.task}: {instead}")
+
+
+def upgrade(saved: DictConfig, schema_cls: type) -> DictConfig:
+    """A saved run config (maybe written by an older nlpkit) as this one reads it: renamed keys under
+    their new names, and the keys the task does not read dropped (their value never mattered)."""
+    renamed = {old: new for old, new in getattr(schema_cls, "renamed", {}).items() if _has(saved, old)}
+    unused = [key for key in getattr(schema_cls, "not_used", {}) if _has(saved, key)]
+    if not renamed and not unused:
+        return saved
+    saved = copy.deepcopy(saved)
+    for old, new in renamed.items():
+        value = _pop(saved, old)
+        if not _has(saved, new):
+            OmegaConf.update(saved, new, value, merge=False)
+    for key in unused:
+        _pop(saved, key)
+    return saved
+
+
+def _has(cfg: DictConfig, key: str) -> bool:
+    return OmegaConf.select(cfg, key, default=_ABSENT) is not _ABSENT
+
+
+def _pop(cfg: DictConfig, key: str) -> Any:
+    parent, _, leaf = key.rpartition(".")
+    return (OmegaConf.select(cfg, parent) if parent else cfg).pop(leaf)
+
+
+_ABSENT = object()
 
 
 def _merge(cfg, extra, what):
@@ -229,14 +301,14 @@ def _merge(cfg, extra, what):
         raise NlpkitError(f"{what}: {key}: {_reason(e)}") from None
 
 
-def split_override(item):
+def split_override(item: str) -> Tuple[str, str]:
     if "=" not in item:
         raise NlpkitError(f"expected key=value, got '{item}'")
     key, value = item.split("=", 1)
     return key.strip(), value
 
 
-def set_value(cfg, key, text):
+def set_value(cfg: DictConfig, key: str, text: str) -> None:
     """Set `key` from its command-line text, parsed by the key's type."""
     kind = key_type(cfg, key)
     try:
@@ -245,7 +317,7 @@ def set_value(cfg, key, text):
         raise NlpkitError(f"{key}={text}: {_reason(e)}") from None
 
 
-def key_type(cfg, key):
+def key_type(cfg: DictConfig, key: str) -> Any:
     """The declared type of `key`; an unknown key is an error with a did-you-mean."""
     schema_cls = OmegaConf.get_type(cfg)
     parts = key.split(".")
@@ -261,7 +333,7 @@ def key_type(cfg, key):
     return hints[parts[-1]]
 
 
-def unknown_key_message(key, valid, task=None):
+def unknown_key_message(key: str, valid: Sequence[str], task: Optional[str] = None) -> str:
     close = difflib.get_close_matches(key, valid, n=3, cutoff=0.6)
     hint = f"did you mean {' or '.join(close)}? " if close else ""
     return f"unknown config key '{key}'; {hint}see `nlpkit config task={task or 'NAME'}` for every key"
@@ -276,7 +348,7 @@ def _optional(kind):
     return typing.get_origin(kind) is typing.Union and type(None) in typing.get_args(kind)
 
 
-def parse_value(key, text, kind):
+def parse_value(key: str, text: str, kind: Any) -> Any:
     """A command-line value as the type `kind`: strings stay as written, numbers must be numbers."""
     base = _strip_optional(kind)
     if text.strip().lower() in ("null", "none", "~") and (_optional(kind) or base is Any):
@@ -308,7 +380,7 @@ def _number(key, text, base):
     return value
 
 
-def type_name(kind, check=None):
+def type_name(kind: Any, check: Optional[Check] = None) -> str:
     base = _strip_optional(kind)
     names = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
     name = names.get(base) or getattr(base, "_name", None) or getattr(base, "__name__", str(base))
@@ -316,7 +388,7 @@ def type_name(kind, check=None):
     return name + (f" {check.says}" if check else "") + (" or null" if _optional(kind) else "")
 
 
-def accepts(kind, meta):
+def accepts(kind: Any, meta: Mapping[str, Any]) -> str:
     """What a key accepts, in words: 'an integer >= 1', 'one of: no, bf16, fp16'."""
     if meta.get("choices"):
         return "one of: " + ", ".join(meta["choices"]) + (" (or null)" if _optional(kind) else "")
@@ -329,7 +401,7 @@ def _reason(e):
 
 
 # ---- checking and describing ------------------------------------------------------------------
-def schema_fields(cls, prefix="", instance=None):
+def schema_fields(cls: type, prefix: str = "", instance: Any = None) -> Iterator[Tuple[str, Any, Any, Mapping]]:
     """(dotted key, type, default, metadata) of every key of a config dataclass, depth first."""
     hints = typing.get_type_hints(cls)
     instance = cls() if instance is None else instance
@@ -341,7 +413,7 @@ def schema_fields(cls, prefix="", instance=None):
             yield f"{prefix}{f.name}", kind, default, f.metadata
 
 
-def validate(cfg, schema_cls):
+def validate(cfg: DictConfig, schema_cls: type) -> None:
     """Check every value against what its key accepts (choices and ranges)."""
     for key, kind, _, meta in schema_fields(schema_cls):
         value = OmegaConf.select(cfg, key)
@@ -355,7 +427,7 @@ def validate(cfg, schema_cls):
         check_tiny(obj)
 
 
-def check_instance(obj, prefix=""):
+def check_instance(obj: Any, prefix: str = "") -> None:
     """validate() for a dataclass instance built in code rather than from a config."""
     hints = typing.get_type_hints(type(obj))
     for f in dataclasses.fields(obj):
@@ -378,14 +450,17 @@ def _fits(value, base):
     return isinstance(value, base)
 
 
-def valid_keys(cfg):
+def valid_keys(cfg: DictConfig) -> List[str]:
     return [key for key, *_ in schema_fields(OmegaConf.get_type(cfg))]
 
 
-def describe(task_cls, model="tiny", overrides=()):
-    """Lines `key  type  default  doc` for every key, defaults as resolved for `model`."""
+def describe(task_cls: type, model: str = "tiny", overrides: Iterable[str] = ()) -> List[str]:
+    """Lines `key  default  doc  [type]` for every key, defaults as resolved for `model` (the values a
+    run uses); a key the task does not read says so and what to use instead."""
     cfg = build_config(task_cls, [f"model={model}", *overrides] if _has_model(task_cls) else list(overrides))
-    rows = [(key, accepts(kind, meta), _show(OmegaConf.select(cfg, key)), meta.get("doc", ""))
+    unused = getattr(task_cls.config_class, "not_used", {})
+    rows = [(key, accepts(kind, meta), _show(OmegaConf.select(cfg, key)),
+             f"not used by {task_cls.name} (refused): {unused[key]}" if key in unused else meta.get("doc", ""))
             for key, kind, _, meta in schema_fields(task_cls.config_class)]
     width = [max(len(r[i]) for r in rows) for i in range(3)]
     return [f"{k:{width[0]}}  {v:{width[2]}}  {d}   [{t}]" for k, t, v, d in rows]
@@ -395,7 +470,7 @@ def _has_model(task_cls):
     return "model" in {f.name for f in dataclasses.fields(task_cls.config_class)}
 
 
-def changes(cfg, task_cls):
+def changes(cfg: DictConfig, task_cls: type) -> List[str]:
     """`key=value` lines for every key whose value differs from the dataclass default."""
     lines = []
     for key, _, default, _ in schema_fields(task_cls.config_class):
@@ -413,5 +488,5 @@ def _show(value):
     return "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
-def to_yaml(cfg):
+def to_yaml(cfg: DictConfig) -> str:
     return OmegaConf.to_yaml(cfg)

@@ -102,6 +102,9 @@ def test_metrics():
     single = single_label_scores(["a", "a", "b", "c"], ["a", "b", "b", "b"], ["a", "b"])
     assert single["accuracy"] == 0.5 and set(single["per_label"]) == {"a", "b", "c"}
     assert single["macro_f1"] == pytest.approx((2 / 3 + 1 / 2 + 0) / 3)
+    # the task's metric, micro_f1, is the accuracy here: the same texts scored as one-label sets agree
+    as_sets = multi_label_scores([["a"], ["a"], ["b"], ["c"]], [["a"], ["b"], ["b"], ["b"]], ["a", "b"])
+    assert Classify.metric == "micro_f1" and single["micro_f1"] == pytest.approx(as_sets["micro_f1"]) == 0.5
     multi = multi_label_scores([["a", "b"], ["b"], []], [["a"], ["b", "c"], []], ["a", "b", "c"])
     assert multi["micro_f1"] == pytest.approx(2 * 2 / (3 + 3)) and multi["subset_accuracy"] == pytest.approx(1 / 3)
     assert multi["macro_f1"] == pytest.approx((1 + 2 / 3 + 0) / 3)

@@ -47,7 +47,7 @@ def test_units_are_jieba_words_and_the_user_dictionary_counts(tmp_path):
     assert words_of(task_for(), text) == ["我", "爱", "北京", "天安门", "。", "自然语言", "处理", "很", "有趣", "。"]
     user = tmp_path / "user.txt"
     user.write_text("自然语言处理 100 n\n", encoding="utf-8")
-    assert "自然语言处理" in words_of(task_for(f"user_dict={user}"), text)
+    assert "自然语言处理" in words_of(task_for(f"jieba.user_dict={user}"), text)
     assert words_of(task_for("wwm=false"), text) == list(text)  # character masking
 
 
@@ -127,8 +127,8 @@ def test_corpus_errors(tmp_path):
 
 
 def test_config_errors(tmp_path):
-    with pytest.raises(NlpkitError, match="user_dict=.*missing.txt: no such file"):
-        task_for(f"user_dict={tmp_path / 'missing.txt'}").read(str(SAMPLE / "dev.txt"))
+    with pytest.raises(NlpkitError, match="jieba.user_dict=.*missing.txt: no such file"):
+        task_for(f"jieba.user_dict={tmp_path / 'missing.txt'}").read(str(SAMPLE / "dev.txt"))
     with pytest.raises(NlpkitError, match="replace_mask \\+ replace_random"):
         build_config(Mlm, ["replace_mask=0.9", "replace_random=0.2"])
     with pytest.raises(NlpkitError, match="mask_prob=0"):

@@ -234,7 +234,7 @@ def test_the_longest_sequence_of_reading_counts_every_part():
     with pytest.raises(NlpkitError, match=r"expected >= 180, the longest sequence .*max_passage_length"):
         build_config(Reading, ["tiny.max_position_embeddings=179"])
     build_config(Reading, ["tiny.max_position_embeddings=180"])
-    build_config(Reading, ["tiny.max_position_embeddings=8", "max_passage_length=1", "max_question_length=1", "max_answer_length=1",
+    build_config(Reading, ["tiny.max_position_embeddings=8", "max_passage_length=1", "max_question_length=1", "max_target_length=1",
                            "decode.max_new_tokens=1"])  # 1 + 1 + 1 + 4 = 7 fits
 
 

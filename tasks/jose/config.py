@@ -1,10 +1,9 @@
 """jose's typed config. Not a BERT fine-tune: no model, tiny.* or trainer.* keys (they are refused as
-unknown), and of the shared data.* keys only data.train (the corpus) applies."""
+unknown), and of the shared data.* keys only data.train (the corpus) applies (the others are refused)."""
 from dataclasses import dataclass
-from typing import Dict, Optional
+from typing import Optional
 
-from nlpkit.config import NON_NEGATIVE, POSITIVE, Check, DataConfig, RunConfig, at_least, opt, section
-from nlpkit.errors import NlpkitError
+from nlpkit.config import NON_NEGATIVE, POSITIVE, Check, DataConfig, JiebaConfig, RunConfig, at_least, opt, section
 
 SEGMENTERS = ("jieba", "rjieba", "char")
 #: nlpkit.segmentation's kinds, or bert:DIR (a local checkpoint's WordPiece)
@@ -18,8 +17,6 @@ MARGIN = Check(lambda v: 0 < v < 2, "in (0, 2)")
 class CorpusConfig:
     segmented: bool = opt(False, "true: lines are words separated by whitespace already (no segmenter)")
     tokenizer: str = opt("jieba", "segmenter when segmented=false", TOKENIZER)
-    hmm: bool = opt(True, "jieba new-word discovery")
-    user_dict: Optional[str] = opt(None, "jieba user dictionary file")
     stopwords: Optional[str] = opt(None, "file, one word per line: left out of the vocabulary")
     keep_punct: bool = opt(False, "keep tokens without a letter or digit")
     min_count: int = opt(5, "words seen fewer times are dropped", at_least(1))
@@ -53,32 +50,22 @@ class EvalConfig:
     topn: int = opt(5, "predict: nearest training documents listed per document (also per call)", NON_NEGATIVE)
 
 
-#: the shared data.* keys that mean nothing to jose: their unset value, and what to use instead
-NOT_FOR_JOSE = {"dev": (None, "give the documents' labels as eval.labels=FILE"),
-                "num_proc": (1, "set corpus.workers (processes that segment the corpus)"),
-                "columns": ({}, "the corpus is plain text, one document per line")}
-
-
 @dataclass
 class JoseData(DataConfig):
-    """The shared data section, documented for jose: only data.train applies, the others are refused."""
-
     train: Optional[str] = opt(None, "the corpus, one document per line (default: the bundled sample)")
-    dev: Optional[str] = opt(None, "not used by jose (refused): the labels are eval.labels")
-    num_proc: int = opt(1, "not used by jose (refused): corpus.workers segments in parallel", at_least(1))
-    cache: bool = opt(True, "not used by jose: the encoded corpus is temporary")
-    columns: Dict[str, str] = opt({}, "not used by jose (refused): the corpus is plain text")
-
-    def __post_init__(self):
-        for key, (unset, instead) in NOT_FOR_JOSE.items():
-            if getattr(self, key) != unset:
-                raise NlpkitError(f"data.{key} does not apply to jose: {instead}")
 
 
 @dataclass
 class JoseConfig(RunConfig):
+    not_used = {"data.dev": "give the documents' labels as eval.labels=FILE",
+                "data.num_proc": "set corpus.workers (processes that segment the corpus)",
+                "data.cache": "the encoded corpus is temporary, never cached",
+                "data.columns": "the corpus is plain text, one document per line"}
+    renamed = {"corpus.hmm": "jieba.hmm", "corpus.user_dict": "jieba.user_dict"}
+
     data: JoseData = section(JoseData, "the corpus (data.train); jose has no dev data")
     corpus: CorpusConfig = section(CorpusConfig, "reading the corpus: one document per line")
+    jieba: JiebaConfig = section(JiebaConfig, "segmenting the corpus with corpus.tokenizer=jieba or rjieba")
     jose: JoseSettings = section(JoseSettings, "the embedding and its training")
     eval: EvalConfig = section(EvalConfig, "scores written to metrics.json after training; predict")
     progress: bool = opt(True, "show progress (bar and messages on stderr)")

@@ -157,7 +157,7 @@ class JoseTask(Task):
         train_path = check_corpus(cfg.data.train or self.sample_path("train"))
         labels_path, labels, pairs = self._gold(cfg, train_path)
         c = cfg.corpus
-        splitter = Splitter(c.segmented, c.tokenizer, c.hmm, c.user_dict)
+        splitter = Splitter(c.segmented, c.tokenizer, cfg.jieba.hmm, cfg.jieba.user_dict)
         say(f"counting words in {train_path}")
         vocab = _vocabulary(train_path, splitter, c)
         # the encoded corpus is temporary: in the cache, so no run folder ever holds a stale one
@@ -236,8 +236,8 @@ def train_run(out, cfg, plan, vocab, corpus):
                 clear_run(out, JoseTask.run_files)
         raise
     c = cfg.corpus
-    settings = {"segmented": bool(c.segmented), "tokenizer": c.tokenizer, "hmm": bool(c.hmm),
-                "user_dict": c.user_dict, "min_count": c.min_count, "negative": j.negative,
+    settings = {"segmented": bool(c.segmented), "tokenizer": c.tokenizer, "hmm": bool(cfg.jieba.hmm),
+                "user_dict": cfg.jieba.user_dict, "min_count": c.min_count, "negative": j.negative,
                 "margin": j.margin, "alpha": j.alpha, "sample": j.sample, "infer_epochs": cfg.eval.infer_epochs,
                 "seed": cfg.seed, "lines": corpus.n_lines}
     keys = torch.from_numpy(corpus.keys.copy())

@@ -1,8 +1,6 @@
 """mlm's typed config and its two profiles."""
 from dataclasses import dataclass
-from typing import Optional
-
-from nlpkit.config import PROBABILITY, BertRunConfig, Check, at_least, opt
+from nlpkit.config import PROBABILITY, BertRunConfig, Check, JiebaConfig, at_least, opt, section
 from nlpkit.errors import NlpkitError
 
 SHARE = Check(lambda v: 0 <= v <= 1, "in [0, 1]")
@@ -10,6 +8,9 @@ SHARE = Check(lambda v: 0 <= v <= 1, "in [0, 1]")
 
 @dataclass
 class MlmConfig(BertRunConfig):
+    not_used = {"data.columns": "mlm reads plain text, one document a line"}
+    renamed = {"hmm": "jieba.hmm", "user_dict": "jieba.user_dict"}
+
     max_length: int = opt(128, "tokens per packed sequence, [CLS]/[SEP] included: lines are packed up to it",
                           at_least(8))
     wwm: bool = opt(True, "whole-word masking: choose jieba words and mask every token of a word together "
@@ -18,9 +19,8 @@ class MlmConfig(BertRunConfig):
     replace_mask: float = opt(0.8, "of the chosen words: share replaced by [MASK]", SHARE)
     replace_random: float = opt(0.1, "of the chosen words: share replaced by random tokens (the rest is kept)",
                                 SHARE)
-    user_dict: Optional[str] = opt(None, "jieba user dictionary (`word [freq] [tag]` lines) for whole-word masking")
-    hmm: bool = opt(True, "jieba finds new words with its HMM")
     top_k: int = opt(5, "fill-mask: candidates returned per [MASK] (also per call)", at_least(1))
+    jieba: JiebaConfig = section(JiebaConfig, "the words of whole-word masking (wwm=true)")
 
     def __post_init__(self):
         if self.replace_mask + self.replace_random > 1:

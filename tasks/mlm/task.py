@@ -42,9 +42,9 @@ class MlmTask(BertTask):
 
     def _segmenter(self):
         try:
-            return get_segmenter("jieba", self.cfg.hmm, self.cfg.user_dict)
+            return get_segmenter("jieba", self.cfg.jieba.hmm, self.cfg.jieba.user_dict)
         except NlpkitError as e:
-            raise NlpkitError(f"user_dict={self.cfg.user_dict}: {e}") from None
+            raise NlpkitError(f"jieba.user_dict={self.cfg.jieba.user_dict}: {e}") from None
 
     def read_inputs(self, path):
         """Fill-mask inputs: JSONL records with a "text", else one text a line (blank lines skipped)."""

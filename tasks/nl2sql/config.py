@@ -7,6 +7,9 @@ from nlpkit.config import FRACTION, BertRunConfig, at_least, opt
 
 @dataclass
 class NL2SQLConfig(BertRunConfig):
+    not_used = {"data.columns": "nl2sql reads TableQA / WikiSQL question files and their tables (tables=FILE) "
+                                "as they are"}
+
     tables: Optional[str] = opt(None, "tables file (TableQA tables.json) or SQLite database for every questions "
                                       "file (default: next to the questions, train.json -> train.tables.json)")
     max_question_length: int = opt(64, "question tokens kept", at_least(1))

@@ -99,7 +99,7 @@ class ReadingTask(BertTask):
                 target = ids[first : last + 1]
             else:
                 target = self.tokenizer.token_ids(gold)
-            return target[: self.cfg.max_answer_length]
+            return target[: self.cfg.max_target_length]
         return []
 
     def encode(self, record):

@@ -17,6 +17,8 @@ HEAD_KEYS = {"casrel": ("subject_threshold", "object_threshold"), "gplinker": ("
 
 @dataclass
 class TriplesConfig(BertRunConfig):
+    not_used = {"data.columns": 'triples reads DuIE JSON(L) records with "text" and "spo_list" as they are'}
+
     max_length: int = opt(128, "tokens per window, [CLS]/[SEP] included; a longer text is read in windows "
                                "(window.*), a triple found where one window holds its subject and object",
                           at_least(8))
