@@ -163,7 +163,15 @@ def _series(rows, get):
 
 
 def plot_curves(run_dirs, output, metric=None):
-    """Training loss, learning rate and a dev metric by step; one line per run."""
+    """Training loss, learning rate and a dev metric by step, one line per run, written to `output`."""
+    fig = curves_figure(run_dirs, metric)
+    _save(fig, output)
+    _pyplot().close(fig)
+    return [output]
+
+
+def curves_figure(run_dirs, metric=None):
+    """The matplotlib figure of plot_curves: three panels (loss, learning rate, dev metric)."""
     runs = _runs(run_dirs)
     metric = _metric(runs, metric, run_dirs)
     plt = _pyplot([name for name, _ in runs])
@@ -180,9 +188,7 @@ def plot_curves(run_dirs, output, metric=None):
         ax.grid(alpha=0.3)
         ax.legend(fontsize="small")
     fig.tight_layout()
-    _save(fig, output)
-    plt.close(fig)
-    return [output]
+    return fig
 
 
 def _save(fig, output):

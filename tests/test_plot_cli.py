@@ -62,6 +62,14 @@ def test_unknown_metric_names_the_logged_ones(runs, tmp_path, capsys):
     assert not (tmp_path / "m.png").exists()
 
 
+def test_every_task_declares_the_metric_plot_draws():
+    """plot reads the metric from the task class (it has a run's config, not a task object)."""
+    from nlpkit.registry import task_names
+
+    assert all(isinstance(get_task_class(name).metric, str) and get_task_class(name).metric
+               for name in task_names())
+
+
 def test_a_binary_log_is_one_line(tmp_path, capsys):
     run = _fake_run(tmp_path / "run", [])
     (run / "log.jsonl").write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe")

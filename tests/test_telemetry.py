@@ -1,8 +1,10 @@
 """Telemetry: log.jsonl, evaluation inside epochs, TensorBoard events, `nlpkit plot`."""
 import math
 
+import matplotlib.pyplot as plt
 import pytest
 
+import nlpkit.plot as plot
 from helpers import small_tsv
 from nlpkit.cli import main
 from nlpkit.config import build_config
@@ -59,12 +61,44 @@ def test_tensorboard_events_hold_the_scalars(run):
     assert [s for s, _ in scalars["eval/rouge-l"]] == [3, 5, 6, 9, 10]
 
 
+def _panels(runs, metric=None):
+    """What `nlpkit plot` draws: per panel its title and each run's line as (steps, values)."""
+    fig = plot.curves_figure(runs, metric)
+    try:
+        return [(ax.get_title(), [(list(map(float, line.get_xdata())), list(map(float, line.get_ydata())))
+                                  for line in ax.lines]) for ax in fig.axes]
+    finally:
+        plt.close(fig)
+
+
+def _logged(run, get):
+    """(steps, values) of the run's log lines that hold get(row)."""
+    rows = [(float(r["step"]), float(get(r))) for r in read_log(run) if get(r) is not None]
+    return [s for s, _ in rows], [v for _, v in rows]
+
+
 def test_plot_one_and_two_runs(run, tmp_path):
     other = _train(tmp_path, "other", "trainer.epochs=1")
     for runs, name in (([run], "one.png"), ([run, other], "two.png")):
         assert main(["plot", *map(str, runs), "-o", str(tmp_path / name)]) == 0
         assert (tmp_path / name).read_bytes()[:8] == PNG
-    assert main(["plot", str(run), "--metric", "bleu", "-o", str(tmp_path / "bleu.png")]) == 0
+    loss, lr, dev = _panels([run, other])
+    assert loss == ("training loss", [_logged(r, lambda row: row.get("loss")) for r in (run, other)])
+    assert lr[0] == "learning rate" and [len(s) for s, _ in lr[1]] == [5, 2]
+    rouge = [_logged(r, lambda row: row.get("eval", {}).get("rouge-l")) for r in (run, other)]
+    assert dev == ("dev rouge-l", rouge) and [s for s, _ in rouge] == [[3, 5, 6, 9, 10], [5]]
+    assert _panels([run], "bleu")[2] == ("dev bleu", [_logged(run, lambda row: row.get("eval", {}).get("bleu"))])
+
+
+def test_plot_draws_the_tasks_own_metric(tmp_path):
+    """classify logs accuracy first and keeps its checkpoints by micro_f1: the dev panel is micro_f1 at
+    every evaluation."""
+    out = tmp_path / "classify"
+    assert main(["train", "task=classify", f"output_dir={out}", "trainer.progress=false", "trainer.threads=1",
+                 "trainer.epochs=1", "trainer.eval_every_steps=20"]) == 0
+    logged = _logged(out, lambda row: row.get("eval", {}).get("micro_f1"))
+    assert logged[0] == [20, 40, 60, 63] and all(list(r["eval"])[0] == "accuracy" for r in read_log(out) if "eval" in r)
+    assert _panels([out])[2] == ("dev micro_f1", [logged])
 
 
 def test_plot_without_a_log_is_one_clear_line(tmp_path, capsys):

@@ -1,9 +1,10 @@
-"""Accuracy, per-label precision / recall / F1, macro-F1; for multi-label data also micro-F1 and the
-exact-match (subset) accuracy.
+"""Accuracy, micro- and macro-F1, per-label precision / recall / F1; for multi-label data also micro
+precision / recall and the exact-match (subset) accuracy.
 
-Single-label runs keep the checkpoint with the best accuracy. Multi-label runs keep the best
-micro-F1: every (text, label) decision counts once, so a rare label cannot swing it the way it
-swings macro-F1 on a small dev set; macro-F1 is reported beside it.
+Runs keep the checkpoint with the best micro-F1: every (text, label) decision counts once, so a rare
+label cannot swing it the way it swings macro-F1 on a small dev set; macro-F1 is reported beside it.
+With one gold and one predicted label per text (single-label data) micro precision, recall and F1 all
+equal the accuracy, so single-label runs are kept by their accuracy, reported under both names.
 """
 from collections import Counter
 
@@ -24,8 +25,8 @@ def single_label_scores(golds, preds, labels):
     correct, predicted, gold = Counter(), Counter(preds), Counter(golds)
     correct.update(g for g, p in zip(golds, preds) if g == p)
     per_label = _per_label(correct, predicted, gold, list(labels) + sorted(set(golds) - set(labels)))
-    return {"accuracy": sum(correct.values()) / len(golds) if golds else 0.0,
-            "macro_f1": _macro(per_label), "per_label": per_label}
+    accuracy = sum(correct.values()) / len(golds) if golds else 0.0
+    return {"accuracy": accuracy, "micro_f1": accuracy, "macro_f1": _macro(per_label), "per_label": per_label}
 
 
 def multi_label_scores(golds, preds, labels):
