@@ -7,10 +7,38 @@ from nlpkit.devices import place, resolve_device, resolve_dtype
 from nlpkit.errors import NlpkitError
 
 
-def test_auto_and_cpu():
-    assert resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")
-    assert resolve_device("cpu") == torch.device("cpu") == resolve_device(-1)
-    assert resolve_dtype("auto", torch.device("cpu")) is torch.float32
+@pytest.fixture
+def two_gpus(monkeypatch):
+    """A machine with two CUDA GPUs, as torch reports it (resolving a device allocates nothing on it)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+
+
+@pytest.fixture
+def no_gpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+
+
+def test_auto_takes_the_gpu_when_there_is_one(two_gpus):
+    assert resolve_device("auto") == resolve_device(None) == torch.device("cuda")
+    assert resolve_device(1) == resolve_device("1") == resolve_device("cuda:1") == torch.device("cuda", 1)
+    assert resolve_device(-1) == resolve_device("cpu") == torch.device("cpu")  # -1 is the CPU, as in transformers
+    with pytest.raises(NlpkitError, match=r"device=cuda:2: only 2 GPU\(s\) here"):
+        resolve_device(2)
+
+
+def test_auto_is_the_cpu_without_a_gpu(no_gpu):
+    assert resolve_device("auto") == resolve_device(None) == resolve_device(-1) == torch.device("cpu")
+    assert resolve_dtype("auto", torch.device("cpu")) is torch.float32  # the dtype runs are saved in
+    assert resolve_dtype(torch.bfloat16, torch.device("cpu")) is torch.bfloat16
+
+
+def test_bfloat16_on_a_gpu_without_it_is_one_line(two_gpus, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: False)
+    assert resolve_dtype("float16", torch.device("cuda")) is torch.float16
+    with pytest.raises(NlpkitError, match="dtype=bfloat16: this GPU has no bfloat16"):
+        resolve_dtype("bfloat16", torch.device("cuda"))
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
