@@ -23,6 +23,27 @@ def weights_digest(run_dir):
     return h.hexdigest()
 
 
+def assert_encoder_loads_with_transformers(run_dir):
+    """transformers' AutoModel reads the run's encoder whole: every saved bert.* tensor, no other weight
+    left at its random start but the pooler (nlpkit trains none), and nlpkit's own hidden states."""
+    import torch
+    from transformers import AutoModel
+
+    from nlpkit.checkpoint import load_run
+
+    model, info = AutoModel.from_pretrained(str(run_dir), output_loading_info=True)
+    saved = {k.removeprefix("bert."): v for k, v in load_file(str(Path(run_dir) / "model.safetensors")).items()
+             if k.startswith("bert.")}
+    assert set(info["missing_keys"]) <= {"pooler.dense.weight", "pooler.dense.bias"}, info
+    assert not info["mismatched_keys"], info
+    loaded = {k: v for k, v in model.state_dict().items() if not k.startswith("pooler.")}
+    assert set(loaded) == set(saved) and all(torch.equal(v, saved[k]) for k, v in loaded.items())
+    ids = torch.arange(100, 110).unsqueeze(0)
+    with torch.no_grad():
+        ours = load_run(run_dir)[1].bert.eval()(input_ids=ids).last_hidden_state
+        assert torch.allclose(model.eval()(input_ids=ids).last_hidden_state, ours, atol=1e-5)
+
+
 def error_line(capsys, *argv):
     """Run the CLI, which must fail with exactly one error line and no traceback; returns that line."""
     from nlpkit.cli import main

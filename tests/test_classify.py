@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from helpers import assert_encoder_loads_with_transformers
 from nlpkit import pipeline
 from nlpkit.cli import main
 from nlpkit.config import build_config
@@ -170,12 +171,7 @@ def test_unknown_option_and_wrong_inputs(run):
 
 
 def test_run_dir_loads_with_transformers(run):
-    from safetensors.torch import load_file
-    from transformers import AutoModel
-
-    model = AutoModel.from_pretrained(str(run))
-    saved = load_file(str(run / "model.safetensors"))
-    assert torch.equal(model.embeddings.word_embeddings.weight, saved["bert.embeddings.word_embeddings.weight"])
+    assert_encoder_loads_with_transformers(run)
 
 
 def test_predict_cli(run, tmp_path):
