@@ -54,3 +54,20 @@ def error_line(capsys, *argv):
     lines = [line for line in err.splitlines() if line.startswith("nlpkit: error:")]
     assert len(lines) == 1, err
     return lines[0]
+
+
+def ner_head_output(answers, input_ids, pointer, num_labels):
+    """What an NER model's forward() gives for `answers` (one per row of `input_ids`): global_pointer,
+    (B, types, L, L) scores positive at each (first, last, type index); a tagging head, (B, L, tags)
+    logits whose argmax over tokens 1..n is the answer's tag ids."""
+    import torch
+
+    b, length = input_ids.shape
+    out = torch.full((b, num_labels, length, length) if pointer else (b, length, num_labels), -1.0)
+    for row, answer in enumerate(answers):
+        for k, item in enumerate(answer):
+            if pointer:
+                out[row, item[2], item[0], item[1]] = 1.0
+            else:
+                out[row, k + 1, item] = 1.0
+    return out

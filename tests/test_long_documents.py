@@ -18,10 +18,13 @@ from nlpkit.errors import NlpkitError
 from nlpkit.pipelines import sanitize
 from nlpkit.registry import get_task_class
 from nlpkit.tokenizer import Tokenizer
+
+from helpers import ner_head_output
 from nlpkit.windows import SENTENCE_ENDS, encode_windows, merge_spans, plan, split_text, text_windows
 
 Ner, Triples, Classify, Reading = (get_task_class(n) for n in ("ner", "triples", "classify", "reading"))
 from nlpkit.tasks.ner.tags import tags_from_spans  # noqa: E402
+from nlpkit.tasks.ner.task import learnt as ner_learnt, window_records  # noqa: E402
 
 SLOW_FIXTURES = {"reading_run", "triples_run"}  # they train full tiny profiles (conftest marks users slow)
 
@@ -188,7 +191,7 @@ def long_ner_record(tok, length=5 * 128, seed=6):
                                        for i, (s, e) in enumerate(spans)]}
 
 
-@pytest.mark.parametrize("head", ["crf", "global_pointer"])
+@pytest.mark.parametrize("head", ["softmax", "global_pointer"])
 def test_ner_predict_finds_each_entity_of_a_long_document_once(head):
     tok = tokenizer()
     task = Ner(build_config(Ner, [f"head={head}"]))
@@ -211,7 +214,8 @@ def test_ner_predict_finds_each_entity_of_a_long_document_once(head):
     windows = [(w, r) for r in records for w in encode_windows(tok, r["text"], 128, None)]
     assert len(windows) >= 6
     model = Stub(windows, answer)
-    model.decode = lambda ids, *rest: model.lookup(ids)
+    model.forward = lambda ids, *rest: ner_head_output(model.lookup(ids), ids, head == "global_pointer",
+                                                       len(task.labels))
     predicted = task.predict(model, records)
     assert model.batches == [len(windows)]  # every window of both inputs in one batch
     for record, entities in zip(records, predicted):
@@ -345,7 +349,7 @@ def test_ner_training_windows_hold_every_entity_whole_and_fit():
         t.tokenizer = tok
     assert cut.training_records([doc]) == [doc]  # off by default: one record, cut at max_length as before
     task.prepare([doc])
-    parts = task._window_records(doc)
+    parts = window_records(tok, doc, task.cfg)
     assert len(parts) >= 5
     learnt = set()
     for shift, part in parts:
@@ -355,7 +359,7 @@ def test_ner_training_windows_hold_every_entity_whole_and_fit():
             assert part["text"][e["start"] : e["end"]] == doc["text"][e["start"] + shift : e["end"] + shift]
             learnt.add((e["start"] + shift, e["end"] + shift, e["type"]))
     assert learnt == {(e["start"], e["end"], e["type"]) for e in doc["entities"]}
-    assert len(cut._learnt(doc)) < len(doc["entities"])  # the cut record loses those beyond max_length
+    assert len(ner_learnt(tok, doc, cut.cfg)) < len(doc["entities"])  # the cut record loses those beyond max_length
 
 
 def test_classify_training_windows_keep_the_label_and_every_character():

@@ -49,11 +49,12 @@ def seqeval_scores(texts, golds, preds, scheme):
     return metrics
 
 
-def score(records, predictions, head, scheme):
-    """-> (metrics, rows): rows hold text, gold `entities`, `entities_pred`, `new` (predicted, not gold)
+def score(records, predictions, tagging, scheme):
+    """-> (metrics, rows) of a tagging head (seqeval, strict) or not (exact spans): rows hold text, gold
+    `entities`, `entities_pred`, `new` (predicted, not gold)
     and `lack` (gold, not predicted)."""
     golds = [r["entities"] for r in records]
-    if head == "global_pointer":
+    if not tagging:  # nested spans: scored as exact spans, not as tags
         metrics = span_scores(golds, predictions)
     else:
         metrics = seqeval_scores([r["text"] for r in records], golds, predictions, scheme)
