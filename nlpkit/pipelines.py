@@ -5,19 +5,25 @@ Every per-call option is routed or rejected in one place (`sanitize`, the idea o
 and checked like config keys; the names transformers users type are accepted as aliases.
 """
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any, Dict, Union
 
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
 from .checkpoint import load_task
 from .config import accepts, schema_fields, set_value, unknown_key_message, validate
 from .errors import NlpkitError
 
+if TYPE_CHECKING:
+    import torch
+
+    from .task import Task
+
 #: transformers' generate() names -> nlpkit's
 ALIASES = {"num_beams": "beam_size", "n": "num_return_sequences"}
 
 
-def option_keys(task):
+def option_keys(task: "Task") -> Dict[str, str]:
     """{option name: dotted config key} of the task's per-call options."""
     keys = {}
     for key, *_ in schema_fields(type(task).config_class):
@@ -27,7 +33,7 @@ def option_keys(task):
     return keys
 
 
-def sanitize(task, options):
+def sanitize(task: "Task", options: Mapping[str, Any]) -> Dict[str, Any]:
     """Per-call options -> {name: typed value}; an unknown option or a bad value is one clear error."""
     keys = option_keys(task)
     cfg = copy.deepcopy(task.cfg)
@@ -49,7 +55,7 @@ def sanitize(task, options):
     return {name: _plain(v) for name, v in out.items()}
 
 
-def _set_typed(cfg, key, value):
+def _set_typed(cfg: DictConfig, key: str, value: Any) -> None:
     from omegaconf.errors import OmegaConfBaseException
 
     try:
@@ -59,11 +65,11 @@ def _set_typed(cfg, key, value):
         raise NlpkitError(f"{key.rsplit('.', 1)[-1]}={value!r}: expected {accepts(kind, meta)}") from None
 
 
-def _plain(value):
+def _plain(value: Any) -> Any:
     return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
 
 
-def unknown_option_message(task, name, keys):
+def unknown_option_message(task: "Task", name: str, keys: Mapping[str, str]) -> str:
     valid = sorted(keys) + list(task.call_extras) + ["batch_size", "stream"]
     hint = unknown_key_message(name, valid).split(";")[1].split("see")[0].strip()
     return (f"unknown option '{name}' for task {task.name}; {hint + ' ' if hint else ''}"
@@ -74,11 +80,14 @@ class Pipeline:
     """Call on one input (returns one result) or on many -- a list, tuple, generator or a `datasets`
     column (returns a list, predicted in batches; the results equal one-by-one calls)."""
 
-    def __init__(self, task, model, **defaults):
+    def __init__(self, task: "Task", model: "torch.nn.Module", **defaults: Any) -> None:
         self.task, self.model = task, model
         self.defaults = sanitize(task, defaults)
 
-    def __call__(self, inputs, batch_size=32, stream=False, **options):
+    def __call__(self, inputs: Union[str, dict, Iterable[Union[str, dict]]], batch_size: int = 32,
+                 stream: bool = False, **options: Any) -> Any:
+        """One input's prediction (a dict or a list, as the task's README shows), a list of them for
+        many inputs, or with stream=True an iterator of the text as it is generated."""
         if not isinstance(batch_size, int) or batch_size < 1:
             raise NlpkitError(f"batch_size={batch_size!r}: expected an integer >= 1")
         options = {**self.defaults, **sanitize(self.task, options)}
@@ -96,7 +105,7 @@ class Pipeline:
         return results[0] if single else results
 
 
-def pipeline(task, model, device="auto", dtype="auto", **options):
+def pipeline(task: str, model: str, device: Union[str, int] = "auto", dtype: str = "auto", **options: Any) -> Pipeline:
     """Load run directory `model` (trained for `task`) onto `device` ("auto": a GPU when there is one,
     "cpu", "cuda", "cuda:N" or an index) in `dtype` ("float32", "bfloat16", "float16"). `options` are
     per-call defaults (`beam_size=4`) or config keys in dotted form (`**{"decode.beam_size": 4}`)."""
