@@ -13,8 +13,12 @@ design of kexue.fm/archives/7161):
   benchmark's shared rate), BaseModel.compile / fit;
 - decoding: one sentence at a time (the example's extract_spoes), start > 0.6 / end > 0.5.
 
-Deviations, each needed to run the example here: sizes from nlpkit's tiny profile and nlpkit's
-vocabulary (a random BERT instead of bert-base-chinese); maxlen, epochs, batch size and rate from the
+spec["init"] = a checkpoint folder (ALBERT or BERT, transformers layout): the BERT is loaded from it
+and the tokenizer reads its vocab.txt (bench_peers.checkpoints: loaded only when its outputs equal
+transformers', else the row is refused).
+
+Deviations, each needed to run the example here: without init, sizes from nlpkit's tiny profile and
+nlpkit's vocabulary (a random BERT instead of bert-base-chinese); maxlen, epochs, batch size and rate from the
 benchmark; the schema is data/real/duie/schema.jsonl; a predicted span whose token has no character
 mapping ([UNK] can have none) is skipped instead of raising IndexError.
 """
@@ -22,7 +26,8 @@ import json
 
 import numpy as np
 
-from .common import Clock, PositionCounter, check_inputs, read_jsonl, setup, vocab_size, write_bert_config
+from .checkpoints import b4t_backbone
+from .common import Clock, PositionCounter, check_inputs, read_jsonl, setup
 
 
 def run(spec):
@@ -31,19 +36,18 @@ def run(spec):
     from torch.utils.data import DataLoader
 
     from bert4torch.layers import LayerNorm
-    from bert4torch.models import BaseModel, build_transformer_model
+    from bert4torch.models import BaseModel
     from bert4torch.snippets import ListDataset, sequence_padding
     from bert4torch.tokenizers import Tokenizer
 
     maxlen, device = int(spec["max_length"]), "cpu"
-    config_path = write_bert_config(spec["workdir"] + "/casrel", spec["tiny"], vocab_size(spec["vocab"]))
-    hidden = int(spec["tiny"]["hidden_size"])
+    bert, hidden, vocab, loaded = b4t_backbone(spec, spec["workdir"] + "/casrel")
     predicate2id, id2predicate = {}, {}
     for row in read_jsonl(spec["schema"]):
         if row["predicate"] not in predicate2id:
             id2predicate[len(predicate2id)] = row["predicate"]
             predicate2id[row["predicate"]] = len(predicate2id)
-    tokenizer = Tokenizer(spec["vocab"], do_lower_case=True)
+    tokenizer = Tokenizer(vocab, do_lower_case=True)
     checked = check_inputs(spec, lambda t: tokenizer.encode(t, maxlen=maxlen)[0], predicate2id)
 
     def search(pattern, sequence):
@@ -113,7 +117,7 @@ def run(spec):
     class Model(BaseModel):
         def __init__(self):
             super().__init__()
-            self.bert = build_transformer_model(config_path, None, verbose=0)
+            self.bert = bert  # build_transformer_model(config_path, checkpoint or None), built before the Model
             self.linear1 = nn.Linear(hidden, 2)
             self.condLayerNorm = LayerNorm(hidden_size=hidden, conditional_size=hidden * 2)
             self.linear2 = nn.Linear(hidden, len(predicate2id) * 2)
@@ -202,8 +206,9 @@ def run(spec):
         predictions = [sorted(set(extract_spoes(r["text"]))) for r in test]
     return {"train_s": train_clock.seconds, "train_cpu_s": train_clock.cpu, "predict_s": predict_clock.seconds,
             "n_train_used": len(train_data), "predictions": [[list(t) for t in p] for p in predictions],
-            "n_params": sum(p.numel() for p in model.parameters()), "train_positions": counter.positions,
-            "inputs_checked": checked}
+            "n_params": sum(p.numel() for p in model.parameters()), "torch_threads": torch.get_num_threads(),
+            "train_positions": counter.positions, "inputs_checked": checked, "init": spec.get("init"),
+            "init_load_check": loaded}
 
 
 if __name__ == "__main__":  # python -m bench_peers.casrel spec.json

@@ -69,6 +69,9 @@ def write_bert_config(folder, tiny, n_vocab, **extra):
         "initializer_range": 0.02,
         "layer_norm_eps": 1e-12,
         "pad_token_id": 0,
+        # bert4torch 0.6.0's BertLayer builds its feed-forward layers and their LayerNorm WITHOUT biases
+        # unless the config says `bias`; BERT has them (and a checkpoint's would be left unloaded)
+        "bias": True,
         **extra,
     }
     path = Path(folder) / "bert4torch_config.json"
@@ -83,14 +86,22 @@ def read_jsonl(path):
 
 
 def read_tsv(path):
-    """`text<TAB>label` lines -> [(text, label)]."""
-    rows = []
+    """`text<TAB>label` lines -> [(text, label)]; `text_a<TAB>text_b<TAB>label` (LCQMC's layout) ->
+    [((text_a, text_b), label)]. As nlpkit's classify reader: the number of fields tells the kind,
+    and one file holds one kind."""
+    rows, width = [], None
     with open(path, encoding="utf-8") as f:
-        for line in f:
+        for n, line in enumerate(f, start=1):
             line = line.rstrip("\n")
-            if line:
-                text, label = line.rsplit("\t", 1)
-                rows.append((text, label))
+            if not line:
+                continue
+            fields = line.split("\t")
+            if width is None:
+                width = len(fields)
+            if len(fields) != width or width not in (2, 3):
+                raise ValueError(f"{path}:{n}: {len(fields)} tab-separated fields, expected "
+                                 f"{width if width in (2, 3) else '2 or 3'}")
+            rows.append((fields[0] if width == 2 else (fields[0], fields[1]), fields[-1]))
     return rows
 
 
@@ -150,19 +161,48 @@ class InputMismatch(Exception):
 def check_inputs(spec, peer_ids, peer_labels):
     """Stop unless the peer tokenises the check texts to nlpkit's ids and has nlpkit's label set.
 
-    spec["check"] = {"texts", "ids", "labels", "source"} from the parent (nlpkit's tokenizer of the run
-    trained on the same file); peer_ids(text) -> the ids the peer's own code feeds its model."""
+    spec["check"] = {"texts", "ids", "labels", "source"} (+ "type_ids") from the parent: nlpkit's
+    tokenizer of the run trained on the same file (reference_encodings). A text is a string or a pair
+    [text_a, text_b]; peer_ids(text) -> what the peer's own code feeds its model: the token ids, or a
+    mapping with "input_ids" (+ "token_type_ids"). With reference "type_ids", the type ids are compared
+    too; a peer that feeds none matches only all-zero ones (a single text, never a pair)."""
     ref = spec["check"]
-    for n, (text, want) in enumerate(zip(ref["texts"], ref["ids"]), start=1):
-        got = [int(i) for i in peer_ids(text)]
-        if got != want:
-            at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
-            raise InputMismatch(f"token ids differ from nlpkit's on training text {n} {text[:40]!r}: position {at}, "
-                                f"peer {got[at:at + 5]} vs nlpkit {want[at:at + 5]} (lengths {len(got)} / {len(want)})")
+    type_ids = ref.get("type_ids") or [None] * len(ref["ids"])
+    for n, (text, want, want_types) in enumerate(zip(ref["texts"], ref["ids"], type_ids), start=1):
+        fed = peer_ids(tuple(text) if isinstance(text, list) else text)
+        got = fed["input_ids"] if hasattr(fed, "keys") else fed
+        _same(f"token ids differ from nlpkit's on training text {n} {_shown(text)}", got, want)
+        fed_types = fed.get("token_type_ids") if hasattr(fed, "keys") else None
+        if want_types is not None and (fed_types is not None or any(want_types)):
+            # a peer feeding no type ids matches only all-zero ones (a single text), never a pair's
+            _same(f"token type ids differ from nlpkit's on training text {n} {_shown(text)}",
+                  fed_types if fed_types is not None else [], want_types)
     ours, theirs = sorted(map(str, ref["labels"])), sorted(map(str, peer_labels))
     if ours != theirs:
         raise InputMismatch(f"label sets differ: peer {theirs[:8]} vs nlpkit {ours[:8]}")
-    return {"texts_checked": len(ref["texts"]), "labels_checked": len(ours), "reference": ref.get("source")}
+    return {"texts_checked": len(ref["texts"]), "labels_checked": len(ours), "reference": ref.get("source"),
+            "type_ids_checked": ref.get("type_ids") is not None}
+
+
+def _shown(text):
+    return repr(text[:40]) if isinstance(text, str) else repr(tuple(t[:20] for t in text))
+
+
+def _same(what, got, want):
+    got, want = [int(i) for i in got], [int(i) for i in want]
+    if got != want:
+        at = next((i for i, (a, b) in enumerate(zip(got, want)) if a != b), min(len(got), len(want)))
+        raise InputMismatch(f"{what}: position {at}, peer {got[at:at + 5]} vs nlpkit {want[at:at + 5]} "
+                            f"(lengths {len(got)} / {len(want)})")
+
+
+def reference_encodings(tokenizer, texts, max_length):
+    """What check_inputs compares a peer with: {"texts", "ids", "type_ids"} from nlpkit's Tokenizer
+    (`encode(text)` or `encode(text_a, text_b)`, truncated to max_length); pairs become [a, b] lists (JSON)."""
+    texts = [t if isinstance(t, str) else list(t) for t in texts]
+    encs = [tokenizer.encode(t, maxlen=max_length) if isinstance(t, str) else tokenizer.encode(*t, maxlen=max_length)
+            for t in texts]
+    return {"texts": texts, "ids": [e.input_ids for e in encs], "type_ids": [e.token_type_ids for e in encs]}
 
 
 class PositionCounter:

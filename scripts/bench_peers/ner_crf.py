@@ -12,15 +12,19 @@
   I- of the same type extends, anything else closes), then token spans -> character spans through
   the rematch mapping.
 
-Deviations: sizes from nlpkit's tiny profile and nlpkit's vocabulary (a random BERT), the tag list
-from the training data's types (the example lists People's Daily's PER/LOC/ORG by hand), maxlen,
-epochs, batch size and rate from the benchmark.
+spec["init"] = a checkpoint folder (ALBERT or BERT, transformers layout): the BERT is loaded from it
+and the tokenizer reads its vocab.txt (bench_peers.checkpoints: loaded only when its outputs equal
+transformers', else the row is refused). Without it (the deviation of the tiny rows): sizes from
+nlpkit's tiny profile and nlpkit's vocabulary (a random BERT). Other deviations: the tag list from the
+training data's types (the example lists People's Daily's PER/LOC/ORG by hand), maxlen, epochs,
+batch size and rate from the benchmark.
 """
 import json
 
 import numpy as np
 
-from .common import Clock, PositionCounter, check_inputs, read_bio, setup, vocab_size, write_bert_config
+from .checkpoints import b4t_backbone
+from .common import Clock, PositionCounter, check_inputs, read_bio, setup
 
 
 def run(spec):
@@ -29,18 +33,17 @@ def run(spec):
     from torch.utils.data import DataLoader
 
     from bert4torch.layers import CRF
-    from bert4torch.models import BaseModel, build_transformer_model
+    from bert4torch.models import BaseModel
     from bert4torch.snippets import ListDataset, sequence_padding
     from bert4torch.tokenizers import Tokenizer
 
     maxlen, device = int(spec["max_length"]), "cpu"
-    config_path = write_bert_config(spec["workdir"] + "/ner_crf", spec["tiny"], vocab_size(spec["vocab"]))
-    hidden = int(spec["tiny"]["hidden_size"])
+    bert, hidden, vocab, loaded = b4t_backbone(spec, spec["workdir"] + "/ner_crf", segment_vocab_size=0)
     train = read_bio(spec["train"])
     types = sorted({t for _, spans in train for _, _, t in spans})
     categories = ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
     label2id = {k: i for i, k in enumerate(categories)}
-    tokenizer = Tokenizer(spec["vocab"], do_lower_case=True)
+    tokenizer = Tokenizer(vocab, do_lower_case=True)
     checked = check_inputs(spec, lambda t: tokenizer.tokens_to_ids(tokenizer.tokenize(t, maxlen=maxlen)), types)
 
     def collate_fn(batch):
@@ -59,8 +62,7 @@ def run(spec):
     class Model(BaseModel):
         def __init__(self):
             super().__init__()
-            self.bert = build_transformer_model(config_path=config_path, checkpoint_path=None, segment_vocab_size=0,
-                                                verbose=0)
+            self.bert = bert  # build_transformer_model(..., segment_vocab_size=0), built before the Model
             self.fc = nn.Linear(hidden, len(categories))
             self.crf = CRF(len(categories))
 
@@ -98,8 +100,9 @@ def run(spec):
                 predictions.append(char_entities(categories, path[: len(toks)].tolist(), tokenizer.rematch(text, toks)))
     return {"train_s": train_clock.seconds, "train_cpu_s": train_clock.cpu, "predict_s": predict_clock.seconds,
             "n_train_used": len(train), "predictions": predictions, "tags": categories,
-            "n_params": sum(p.numel() for p in model.parameters()), "train_positions": counter.positions,
-            "inputs_checked": checked}
+            "n_params": sum(p.numel() for p in model.parameters()), "torch_threads": torch.get_num_threads(),
+            "train_positions": counter.positions, "inputs_checked": checked, "init": spec.get("init"),
+            "init_load_check": loaded}
 
 
 def token_labels(tokenizer, text, spans, label2id, maxlen):
