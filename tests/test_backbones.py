@@ -18,7 +18,9 @@ from nlpkit.model import (ARCHS, apply_conditional_layernorm, backbone_config, c
 from nlpkit.model.cln import is_layer_norm
 from nlpkit.registry import get_task_class
 from nlpkit.tokenizer import Tokenizer
-from nlpkit.training import prepare_task, read_data, train_task
+from nlpkit.training import train_task
+from nlpkit.training.encode import prepare_task
+from nlpkit.training.plan import plan_training
 
 SIZES = dict(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
              max_position_embeddings=128, initializer_range=0.2)  # peaked logits: no near-ties in decoding
@@ -196,8 +198,9 @@ def test_one_training_step(checkpoints, arch, name, tmp_path):
     """A generation, a tagging and a classification task learn on each backbone: one AdamW step on a
     batch lowers its loss (dropout off, so the two losses compare)."""
     task, cfg = _task(name, checkpoints[arch], tmp_path)
-    train, _ = read_data(task, cfg)
-    prepare_task(task, cfg, train)
+    run = plan_training(task, cfg)
+    prepare_task(task, cfg, run)
+    train = run.train
     torch.manual_seed(0)
     model = task.build_model(cfg.model).eval()
     batch = task.collate([task.encode(r) for r in train[:4]])

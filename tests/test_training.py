@@ -9,7 +9,8 @@ from nlpkit.cli import main
 from nlpkit.config import build_config
 from nlpkit.errors import NlpkitError
 from nlpkit.registry import get_task_class
-from nlpkit.training import make_scheduler, train_task
+from nlpkit.training import train_task
+from nlpkit.training.optim import make_scheduler
 
 Seq2Seq = get_task_class("seq2seq")
 SMALL = ["tiny.hidden_size=32", "tiny.intermediate_size=64", "tiny.num_hidden_layers=1", "trainer.batch_size=8",
@@ -136,7 +137,7 @@ def test_stream_on_a_task_that_cannot_stream_is_a_clean_error():
 
 
 def test_ema_swap_round_trips():
-    from nlpkit.training import EMA
+    from nlpkit.training.optim import EMA
 
     model = torch.nn.Linear(3, 2)
     ema = EMA(model, 0.5)
@@ -153,7 +154,7 @@ def test_ema_swap_round_trips():
 def test_ema_swap_restores_tied_weights_exactly():
     """Embeddings tied to the LM decoder: swapping the EMA in and out gives back the very same weights
     (else the main process, which alone evaluates, would drift from the others)."""
-    from nlpkit.training import EMA
+    from nlpkit.training.optim import EMA
 
     class Tied(torch.nn.Module):
         def __init__(self):
@@ -205,14 +206,16 @@ def test_bad_inputs(tmp_path, capsys):
 
 
 def test_encoding_is_cached_and_multiprocess(tmp_path, monkeypatch):
-    from nlpkit.training import encode_records, prepare_task, read_data
+    from nlpkit.training.encode import encode_records, prepare_task
+    from nlpkit.training.plan import plan_training
 
     monkeypatch.setenv("NLPKIT_CACHE", str(tmp_path / "cache"))
     data = small_tsv(tmp_path, n=24)
     cfg = _cfg(tmp_path / "x", data)
     task = Seq2Seq(cfg)
-    records, _ = read_data(task, cfg)
-    prepare_task(task, cfg, records)
+    run = plan_training(task, cfg)
+    prepare_task(task, cfg, run)
+    records = run.train
     first = encode_records(task, records, cfg)
     cached = list((tmp_path / "cache" / "encoded").glob("seq2seq-*.arrow"))
     assert len(cached) == 1
@@ -227,23 +230,29 @@ def test_encoding_is_cached_and_multiprocess(tmp_path, monkeypatch):
 
 def test_cache_key_covers_the_core_code(tmp_path, monkeypatch):
     """A change to nlpkit's own code (the tokenizer, say) must not reuse features encoded before it."""
-    from nlpkit import training
+    from pathlib import Path
+
+    import nlpkit
+    from nlpkit.training import encode
+    from nlpkit.training.plan import plan_training
 
     data = small_tsv(tmp_path, n=8)
     cfg = _cfg(tmp_path / "x", data)
     task = Seq2Seq(cfg)
-    records, _ = training.read_data(task, cfg)
-    training.prepare_task(task, cfg, records)
-    before = training._cache_key(task, records, cfg)
-    assert training._cache_key(task, records, cfg) == before
-    monkeypatch.setattr(training, "core_digest", lambda: "another tokenizer")
-    assert training._cache_key(task, records, cfg) != before
-    sources = {p.name for p in (training.Path(training.__file__).parent).glob("*.py")}
-    assert {"tokenizer.py", "data.py", "training.py"} <= sources  # what core_digest reads
+    run = plan_training(task, cfg)
+    encode.prepare_task(task, cfg, run)
+    before = encode._cache_key(task, run.train, cfg)
+    assert encode._cache_key(task, run.train, cfg) == before
+    monkeypatch.setattr(encode, "core_digest", lambda: "another tokenizer")
+    assert encode._cache_key(task, run.train, cfg) != before
+    root = Path(nlpkit.__file__).parent
+    sources = {p.relative_to(root).as_posix() for p in encode.core_sources()}  # what core_digest reads
+    assert {"tokenizer.py", "data.py", "model/backbone.py", "training/encode.py", "training/loop.py"} <= sources
 
 
 def test_vocabulary_comes_from_the_training_texts_only(tmp_path):
-    from nlpkit.training import prepare_task, read_data
+    from nlpkit.training.encode import prepare_task
+    from nlpkit.training.plan import plan_training
 
     train = tmp_path / "train.tsv"
     train.write_text("标题甲\t内容乙丙\n标题丁\t内容戊\n", encoding="utf-8")
@@ -251,14 +260,14 @@ def test_vocabulary_comes_from_the_training_texts_only(tmp_path):
     dev.write_text("鑫鑫\t龘龘龘\n", encoding="utf-8")
     cfg = _cfg(tmp_path / "x", train, f"data.dev={dev}")
     task = Seq2Seq(cfg)
-    records, dev_records = read_data(task, cfg)
-    assert dev_records
-    prepare_task(task, cfg, records)
+    run = plan_training(task, cfg)
+    assert run.dev
+    prepare_task(task, cfg, run)
     assert "乙" in task.tokenizer.vocab and "龘" not in task.tokenizer.vocab and "鑫" not in task.tokenizer.vocab
 
 
 def test_ddp_is_told_about_unused_parameters_only_by_the_task(tmp_path):
-    from nlpkit.training import make_accelerator
+    from nlpkit.training.accelerator import make_accelerator
 
     cfg = build_config(Seq2Seq, ["trainer.progress=false"])
     handler = lambda acc: acc.ddp_handler  # noqa: E731
