@@ -19,7 +19,7 @@ from nlpkit.cli import main
 from nlpkit.config import build_config
 from nlpkit.errors import NlpkitError
 from nlpkit.registry import get_task_class
-from nlpkit.training import check_finite
+from nlpkit.training.trainer import check_finite
 
 # 24 records, batch 8: 3 steps an epoch, no dev data: a run takes seconds
 SMALL = ["tiny.hidden_size=32", "tiny.intermediate_size=64", "tiny.num_hidden_layers=1", "trainer.batch_size=8",
