@@ -7,7 +7,7 @@ with, config.json keeping its model_type and naming `architectures`) plus nlpkit
     nlpkit.yaml       the resolved config (resume/overwrite recorded as false)
     task_state.json   what the task learnt from its training data (label names, ...)
     metrics.json      the best dev metrics and the history of the run; written LAST
-    resume/           while training only: a resume point (see nlpkit.training)
+    resume/           while training only: a resume point (see nlpkit.training.resume)
     nlpkit.lock       while training only: who trains into the folder (run_lock)
 
 What is read back from a run folder never decides where nlpkit writes (WRITE_KEYS are dropped from
@@ -58,7 +58,7 @@ CONFIG_FILE = "nlpkit.yaml"
 STATE_FILE = "task_state.json"
 METRICS_FILE = "metrics.json"
 WEIGHTS_FILE = "model.safetensors"
-#: a resume point, and the two names it has while being replaced (nlpkit.training)
+#: a resume point, and the two names it has while being replaced (nlpkit.training.resume)
 RESUME_DIRS = ("resume", "resume.new", "resume.old")
 #: what a BERT run writes besides nlpkit's own files (overwrite=true removes these, nothing else)
 HF_FILES = ("config.json", WEIGHTS_FILE, "vocab.txt", "tokenizer.json", "tokenizer_config.json",
