@@ -4,6 +4,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import List, Optional, Sequence
 
 from .errors import NlpkitError
 
@@ -52,7 +53,7 @@ def _is_main_process():
     return os.environ.get("RANK", "0") == "0"
 
 
-def cmd_train(args):
+def cmd_train(args: List[str]) -> int:
     from .config import build_config, changes
     from .launch import lost_processes, relaunch
 
@@ -114,7 +115,7 @@ def _finished_stamp(run_dir):
         return None
 
 
-def cmd_config(args):
+def cmd_config(args: List[str]) -> int:
     from .config import describe
 
     own, rest = _split(args, {"task", "model"})
@@ -152,7 +153,7 @@ def _output_path(path):
     return p
 
 
-def cmd_evaluate(args):
+def cmd_evaluate(args: List[str]) -> int:
     own, rest = _split(args, {"task", "model", "data", "output", "device", "dtype"})
     device, dtype = _placement(own)
     if "output" in own:
@@ -178,7 +179,7 @@ def _batch_size(text):
     return value
 
 
-def cmd_predict(args):
+def cmd_predict(args: List[str]) -> int:
     from .data import write_jsonl
     from .progress import progress_bar
 
@@ -201,7 +202,7 @@ def cmd_predict(args):
     return 0
 
 
-def cmd_tasks(args):
+def cmd_tasks(args: List[str]) -> int:
     from .registry import description, task_names
 
     for name in task_names():
@@ -209,19 +210,19 @@ def cmd_tasks(args):
     return 0
 
 
-def cmd_plot(args):
+def cmd_plot(args: List[str]) -> int:
     from .plot import main as plot_main
 
     return plot_main(args)
 
 
-def cmd_wordcount(args):
+def cmd_wordcount(args: List[str]) -> int:
     from .wordcount.cli import main as wordcount_main
 
     return wordcount_main(args)
 
 
-def cmd_serve(args):
+def cmd_serve(args: List[str]) -> int:
     from .serve import main as serve_main  # Starlette and uvicorn are imported only here (the serve extra)
 
     return serve_main(args)
@@ -238,7 +239,7 @@ COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict
             "tasks": cmd_tasks, "plot": cmd_plot, "wordcount": cmd_wordcount, "serve": cmd_serve}
 
 
-def main(argv=None):
+def main(argv: Optional[Sequence[str]] = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(USAGE)
