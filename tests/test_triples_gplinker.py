@@ -33,7 +33,7 @@ def test_targets_cover_every_triple(task):
     record = {"text": "《夜曲》由方文山作词，周杰伦的妻子是昆凌。", "spo_list": [
         spo("夜曲", "作词", "方文山"), spo("周杰伦", "妻子", "昆凌")]}
     batch = task.collate([task.encode(record)])
-    pi = {p: i for i, p in enumerate(task.predicates)}
+    pi = {p: i for i, p in enumerate(task.state["predicates"])}
     # token i covers character i - 1: 夜曲 2-3, 方文山 6-8, 周杰伦 12-14, 昆凌 19-20
     assert batch["entity_targets"][0].nonzero().tolist() == [[0, 2, 3], [0, 12, 14], [1, 6, 8], [1, 19, 20]]
     assert batch["head_targets"][0].nonzero().tolist() == sorted([[pi["作词"], 2, 6], [pi["妻子"], 12, 19]])
@@ -98,7 +98,7 @@ def test_model_masks_spans_but_not_pairs(task):
     with torch.no_grad():
         entity, head, tail = model(*inputs)
     length = batch["input_ids"].shape[1]
-    assert entity.shape == (1, 2, length, length) and head.shape == tail.shape == (1, len(task.predicates), length, length)
+    assert entity.shape == (1, 2, length, length) and head.shape == tail.shape == (1, len(task.state["predicates"]), length, length)
     allowed = lambda s: s[0, 0] > MASKED / 2  # noqa: E731
     assert allowed(entity)[2, 3] and not allowed(entity)[3, 2]  # a span ends at or after its start
     assert allowed(head)[6, 2] and allowed(head)[2, 6]  # an object may come before its subject

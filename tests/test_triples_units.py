@@ -85,7 +85,7 @@ def test_labels_and_one_subject_per_sentence(task):
         spo("夜曲", "作词", "方文山"), spo("夜曲", "作曲", "周杰伦"), spo("夜曲", "歌手", "周杰伦"),
         spo("周杰伦", "妻子", "昆凌")]}
     f = task.encode(record)
-    text, pi = record["text"], {p: i for i, p in enumerate(task.predicates)}
+    text, pi = record["text"], {p: i for i, p in enumerate(task.state["predicates"])}
     # every occurrence of 周杰伦 is a subject of 妻子 (DuIE does not say which one was meant)
     assert sorted({(s, e) for s, e, p, *_ in f["spo"] if p == pi["妻子"]}) == [(12, 14), (21, 23)]
     assert text[11:14] == "周杰伦" and text[20:23] == "周杰伦"  # token i covers character i - 1
@@ -120,7 +120,7 @@ def test_subject_conditions_the_object_head_in_one_pass(task):
         states = model.encode(batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
         two = model.object_logits(states.expand(2, -1, -1), torch.tensor([[2, 3], [6, 8]]))
         one = model.object_logits(states, torch.tensor([[6, 8]]))
-    assert two.shape == (2, states.shape[1], len(task.predicates), 2)
+    assert two.shape == (2, states.shape[1], len(task.state["predicates"]), 2)
     assert not torch.allclose(two[0], two[1])  # the subject changes the object pointers
     assert torch.allclose(two[1], one[0], atol=1e-5)
     assert task.loss(model.train(), batch).item() > 0

@@ -1,20 +1,19 @@
 """Task `triples`: (subject, predicate, object) extraction from DuIE / LIC2019 JSONL."""
 import warnings
 
-import torch
-
-from nlpkit.data import pad, write_jsonl
-from nlpkit.devices import eval_mode
+from nlpkit.data import pad
 from nlpkit.errors import NlpkitError
+from nlpkit.inference import to_device
 from nlpkit.model import load_backbone
 from nlpkit.task import BertTask
-from nlpkit.windows import encode_windows, merge_spans, predict_windows, text_windows
+from nlpkit.windows import encode_windows, merge_spans, text_windows
 
 from .casrel import CasRelHead
 from .config import PRETRAINED, TINY, TriplesConfig
 from .decoding import char_span
 from .gplinker import GPLinkerHead
-from .metrics import score, triple_key
+from .metrics import score as score_triples
+from .metrics import triple_key
 from .reader import read_schema, read_spo_file
 
 #: config `head` -> its labels, model, loss, decoding and per-call options
@@ -43,6 +42,37 @@ def token_spans(offsets, sequence_ids, text, part):
         if first is not None and last is not None:
             spans.append((first, last))
     return spans
+
+
+def window_records(tokenizer, record, max_length, stride):
+    """A training record, or one per window of a text longer than max_length, with the triples whose
+    subject and object both occur in it (cuts avoid their occurrences where they can)."""
+    text = record["text"]
+    avoid = [(s, s + len(part)) for t in record["spo_list"] for part in (t["subject"], t["object"])
+             for s in occurrences(text, part)]
+    ranges = text_windows(tokenizer, text, max_length, stride, avoid)
+    if len(ranges) == 1:
+        return [record]
+    return [{**record, "text": text[s:e], "spo_list": [t for t in record["spo_list"]
+                                                       if t["subject"] in text[s:e] and t["object"] in text[s:e]]}
+            for s, e in ranges]
+
+
+def head_settings(head, cfg, options):
+    """The head's thresholds: this call's options over the config's; an option of the other head is an error."""
+    other = sorted(set(options) - set(head.options))
+    if other:
+        raise NlpkitError(f"triples head={cfg.head}: unknown option(s) {', '.join(other)}; "
+                          f"valid: {', '.join(head.options)}")
+    return {k: cfg[k] if options.get(k) is None else options[k] for k in head.options}
+
+
+def char_triple(text, offsets, token_triple, predicates):
+    """A token triple (ss, se, p, os, oe) -> {"subject", "predicate", "object", "subject_span", "object_span"}."""
+    ss, se, p, os_, oe = token_triple
+    s_span, o_span = char_span(offsets, ss, se), char_span(offsets, os_, oe)
+    return {"subject": text[s_span[0] : s_span[1]], "predicate": predicates[p],
+            "object": text[o_span[0] : o_span[1]], "subject_span": s_span, "object_span": o_span}
 
 
 class TriplesTask(BertTask):
@@ -95,16 +125,9 @@ class TriplesTask(BertTask):
             raise NlpkitError("triples: the training data has no triples, so there are no predicates to learn")
         self.state["predicates"] = predicates
 
-    @property
-    def predicates(self):
-        return self.state["predicates"]
-
-    def _encoding(self, text):
-        return self.tokenizer.encode(text, maxlen=self.cfg.max_length)
-
     def encode(self, record):
-        enc = self._encoding(record["text"])
-        index = {p: i for i, p in enumerate(self.predicates)}
+        enc = self.tokenizer.encode(record["text"], maxlen=self.cfg.max_length)
+        index = {p: i for i, p in enumerate(self.state["predicates"])}
         spo = []
         for t in record["spo_list"]:
             if t["predicate"] not in index:
@@ -119,12 +142,12 @@ class TriplesTask(BertTask):
         ids = pad([f["input_ids"] for f in features], self.tokenizer.pad_id)
         return {"input_ids": ids, "token_type_ids": pad([f["token_type_ids"] for f in features], 0),
                 "attention_mask": pad([[1] * len(f["input_ids"]) for f in features], 0),
-                **self.head.labels(features, ids.shape[1], len(self.predicates))}
+                **self.head.labels(features, ids.shape[1], len(self.state["predicates"]))}
 
     # ---- model -----------------------------------------------------------------------------
     def build_model(self, source):
         bert, _ = load_backbone(source, self.tokenizer, tiny=self.cfg.tiny)
-        return self.head.build(bert, len(self.predicates), self.cfg)
+        return self.head.build(bert, len(self.state["predicates"]), self.cfg)
 
     def loss(self, model, batch):
         return self.head.loss(model, batch)
@@ -134,59 +157,36 @@ class TriplesTask(BertTask):
         triples whose subject and object both occur in it (cuts avoid their occurrences where they can)."""
         if not self.cfg.window.train:
             return records
-        return [part for r in records for part in self._window_records(r)]
-
-    def _window_records(self, record):
-        text = record["text"]
-        avoid = [(s, s + len(part)) for t in record["spo_list"] for part in (t["subject"], t["object"])
-                 for s in occurrences(text, part)]
-        ranges = text_windows(self.tokenizer, text, self.cfg.max_length, self.cfg.window.stride, avoid)
-        if len(ranges) == 1:
-            return [record]
-        return [{**record, "text": text[s:e], "spo_list": [t for t in record["spo_list"]
-                                                           if t["subject"] in text[s:e] and t["object"] in text[s:e]]}
-                for s, e in ranges]
+        return [part for r in records
+                for part in window_records(self.tokenizer, r, self.cfg.max_length, self.cfg.window.stride)]
 
     # ---- inference -------------------------------------------------------------------------
-    def predict(self, model, records, stride=None, **options):
-        """Triples of each record, [{"subject","predicate","object","subject_span","object_span"}].
-        Options: the head's thresholds, defaulting to the config's; `stride` of the windows a text
-        longer than max_length is read in (a triple is found where one window holds both its entities)."""
-        own = self.head.options
-        other = sorted(set(options) - set(own))
-        if other:
-            raise NlpkitError(f"triples head={self.cfg.head}: unknown option(s) {', '.join(other)}; "
-                              f"valid: {', '.join(own)}")
-        settings = {k: self.cfg[k] if options.get(k) is None else options[k] for k in own}
+    def windows(self, record, stride=None, **options):
+        """A text longer than max_length is read in windows (`stride` tokens shared; default window.stride);
+        a triple is found where one window holds both its entities."""
+        head_settings(self.head, self.cfg, options)  # an option of the other head: refused before any work
         stride = self.cfg.window.stride if stride is None else stride
-        model = getattr(model, "module", model)
-        with eval_mode(model), torch.inference_mode():
-            return predict_windows(records, lambda r: encode_windows(self.tokenizer, r["text"], self.cfg.max_length,
-                                                                     stride),
-                                   lambda windows: self._run(model, windows, settings), self._merge)
+        return encode_windows(self.tokenizer, record["text"], self.cfg.max_length, stride)
 
-    def _run(self, model, windows, settings):
-        """Token triples [(ss, se, p, os, oe)] of each window, in batches."""
-        found = []
-        for chunk in self.batches(windows, self.cfg.trainer.eval_batch_size, "predict"):
-            encs = [w.encoding for w in chunk]
-            found += self.head.decode(model, self._inputs(model, encs), encs, **settings)
-        return found
+    def predict_batch(self, model, windows, stride=None, **options):
+        """Token triples [(ss, se, p, os, oe)] of each window. Options: the head's thresholds, defaulting
+        to the config's."""
+        settings = head_settings(self.head, self.cfg, options)
+        encs = [w.encoding for w in windows]
+        batch = to_device({"input_ids": pad([e.input_ids for e in encs], self.tokenizer.pad_id),
+                           "token_type_ids": pad([e.token_type_ids for e in encs], 0),
+                           "attention_mask": pad([[1] * len(e) for e in encs], 0)}, model)
+        inputs = (batch["input_ids"], batch["token_type_ids"], batch["attention_mask"])
+        return self.head.decode(model, inputs, encs, **settings)
 
-    def _inputs(self, model, encs):
-        """(input_ids, token_type_ids, attention_mask) of the encodings, padded, on the model's device."""
-        device = next(model.parameters()).device
-        ids = pad([e.input_ids for e in encs], self.tokenizer.pad_id).to(device)
-        types = pad([e.token_type_ids for e in encs], 0).to(device)
-        mask = pad([[1] * len(e) for e in encs], 0).to(device)
-        return ids, types, mask
-
-    def _merge(self, record, windows, found):
-        """The windows' triples in document offsets; each decided by the window that holds its subject
-        and object farthest from a cut edge (nlpkit.windows); a triple found again at another occurrence
-        of its entities is reported once, at the first."""
+    def merge(self, record, windows, found, **options):
+        """Triples of the record, [{"subject","predicate","object","subject_span","object_span"}] (character
+        offsets in the whole text); each decided by the window that holds its subject and object
+        farthest from a cut edge (nlpkit.windows); a triple found again at another occurrence of its
+        entities is reported once, at the first."""
         text = record["text"]
-        triples = [[self._triple(text, w.encoding.offsets, t) for t in ts] for w, ts in zip(windows, found)]
+        triples = [[char_triple(text, w.encoding.offsets, t, self.state["predicates"]) for t in ts]
+                   for w, ts in zip(windows, found)]
         kept = merge_spans(windows, triples, lambda t: (min(t["subject_span"][0], t["object_span"][0]),
                                                         max(t["subject_span"][1], t["object_span"][1])))
         seen, rows = set(), []
@@ -196,22 +196,11 @@ class TriplesTask(BertTask):
                 rows.append(triple)
         return rows
 
-    def _triple(self, text, offsets, token_triple):
-        ss, se, p, os_, oe = token_triple
-        s_span, o_span = char_span(offsets, ss, se), char_span(offsets, os_, oe)
-        return {"subject": text[s_span[0] : s_span[1]], "predicate": self.predicates[p],
-                "object": text[o_span[0] : o_span[1]], "subject_span": s_span, "object_span": o_span}
-
-    def evaluate(self, model, records, **options):
-        """Micro P/R/F1 over exact (subject, predicate, object) sets, with a per-predicate breakdown.
-
-        With config `eval_output` every record is written with its gold and predicted triples and
-        the `new` (predicted, not gold) and `lack` (gold, not predicted) lists."""
-        predictions = self.predict(model, records, **options)
-        metrics, rows = score(records, predictions)
-        if self.cfg.eval_output:
-            write_jsonl(self.cfg.eval_output, rows)
-        return metrics
+    def score(self, records, predictions):
+        """Micro P/R/F1 over exact (subject, predicate, object) sets, with a per-predicate breakdown; rows:
+        each record with its gold and predicted triples and the `new` (predicted, not gold) and `lack`
+        (gold, not predicted) lists."""
+        return score_triples(records, predictions)
 
     def output_rows(self, records, predictions):
         return [{"text": r["text"], "spo_list": p} for r, p in zip(records, predictions)]
