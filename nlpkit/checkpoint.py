@@ -461,6 +461,10 @@ def load_bert_run(task, run_dir):
 
     run_dir = Path(run_dir)
     require_finished(run_dir)
+    if (run_dir / "export.json").is_file():  # `nlpkit export`'s folder: its graphs run in onnxruntime
+        from .export import load_export
+
+        return load_export(task, run_dir)
     if not (run_dir / WEIGHTS_FILE).exists():
         if (run_dir / "pytorch_model.bin").exists():
             raise NlpkitError(f"{run_dir}: has pytorch_model.bin but no {WEIGHTS_FILE}; nlpkit reads weights only "

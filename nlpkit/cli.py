@@ -19,6 +19,7 @@ USAGE = """usage:
   nlpkit plot     RUN_DIR [RUN_DIR ...] [-o curves.png] [--metric NAME] | RUN_DIR --docs [LABELS]
   nlpkit wordcount PATH... [-o out.tsv] [-j WORKERS] ...           see `nlpkit wordcount -h`
   nlpkit serve    RUN_DIR [RUN_DIR ...] [--port 8000] [device=...] ...   HTTP service + page; see `nlpkit serve -h`
+  nlpkit export   RUN_DIR -o OUT [--quantize int8] [overwrite=true]   ONNX, checked against torch; see `nlpkit export -h`
 """
 
 
@@ -228,6 +229,29 @@ def cmd_serve(args: List[str]) -> int:
     return serve_main(args)
 
 
+def cmd_export(args: List[str]) -> int:
+    from .config import parse_value
+    from .export import DEFAULT_LIMIT, QUANTIZATIONS, export_run
+
+    own, rest = _split(args, {"overwrite"})
+    overwrite = parse_value("overwrite", own.get("overwrite", "false"), bool)
+    parser = Parser(prog="nlpkit export", description="A finished run (classify, ner, triples) as ONNX graphs run "
+                    "by onnxruntime; written only when its predictions equal the torch model's on >= 99.5%% of "
+                    "the check data. overwrite=true replaces an existing export.")
+    parser.add_argument("run", metavar="RUN_DIR")
+    parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the export folder (must not exist)")
+    parser.add_argument("--quantize", choices=QUANTIZATIONS, help="dynamic int8 quantization (onnxruntime)")
+    parser.add_argument("--data", metavar="FILE", help="check data (default: the run's dev data)")
+    parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, metavar="N",
+                        help=f"check on the first N records (default {DEFAULT_LIMIT})")
+    a = parser.parse_args(rest)
+    if a.limit < 1:
+        raise NlpkitError(f"--limit {a.limit}: expected an integer >= 1")
+    export_run(a.run, a.output, a.quantize, overwrite, a.data, a.limit, say=lambda line: print(line, file=sys.stderr))
+    print(f"nlpkit: exported to {a.output}", file=sys.stderr)
+    return 0
+
+
 def os_error_line(e):
     """`path: cause` of an OSError (both paths of a failed rename), the cause alone when it names none."""
     where = ": ".join(str(f) for f in (e.filename, e.filename2) if f is not None)
@@ -236,7 +260,8 @@ def os_error_line(e):
 
 
 COMMANDS = {"train": cmd_train, "evaluate": cmd_evaluate, "predict": cmd_predict, "config": cmd_config,
-            "tasks": cmd_tasks, "plot": cmd_plot, "wordcount": cmd_wordcount, "serve": cmd_serve}
+            "tasks": cmd_tasks, "plot": cmd_plot, "wordcount": cmd_wordcount, "serve": cmd_serve,
+            "export": cmd_export}
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -7,10 +7,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from nlpkit.export import ENCODER_AXES
 from nlpkit.model import padding_mask, run_bert
 
 
 class ClassifyModel(nn.Module):
+    #: nlpkit export: predict calls forward only (see nlpkit.export)
+    onnx_graphs = {"forward": ENCODER_AXES}
+
     def __init__(self, bert, num_labels, pooling="cls"):
         super().__init__()
         self.bert, self.pooling = bert, pooling

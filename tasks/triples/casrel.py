@@ -11,6 +11,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from nlpkit.export import ENCODER_AXES
 from nlpkit.model import apply_conditional_layernorm, padding_mask, run_bert
 
 from .decoding import object_spans, subject_spans, valid_positions
@@ -33,6 +34,11 @@ class ObjectHead(nn.Module):
 
 
 class CasRelModel(nn.Module):
+    #: nlpkit export: two graphs, the sentence's encoding and the objects of given subjects; the
+    #: subject pointers (one linear layer) stay in torch (see nlpkit.export)
+    onnx_graphs = {"encode": ENCODER_AXES, "object_logits": {"states": "NL.", "subject_spans": "N."}}
+    onnx_keep = ("subject_pointers",)
+
     def __init__(self, bert, num_predicates):
         super().__init__()
         self.bert = bert

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from nlpkit.data import pad
+from nlpkit.export import ENCODER_AXES
 from nlpkit.model import EfficientGlobalPointer, multilabel_categorical_crossentropy, padding_mask, run_bert
 
 from .decoding import gplinker_triples
@@ -26,6 +27,9 @@ PARTS = ("entity", "head", "tail")
 
 
 class GPLinkerModel(nn.Module):
+    #: nlpkit export: decoding calls forward only (see nlpkit.export)
+    onnx_graphs = {"forward": {**ENCODER_AXES, "valid": "BL"}}
+
     def __init__(self, bert, num_predicates, head_size):
         super().__init__()
         self.bert = bert
