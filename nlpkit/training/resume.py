@@ -11,7 +11,7 @@ import os
 import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 
@@ -20,9 +20,6 @@ from ..checkpoint import (RESUME_DIRS, STATE_FILE, WEIGHTS_FILE, read_bert_confi
 from ..data import atomic_path, write_json
 from ..errors import NlpkitError
 from ..tokenizer import Tokenizer
-
-if TYPE_CHECKING:
-    from .trainer import Trainer
 
 RESUME_DIR, RESUME_NEW, RESUME_OLD = RESUME_DIRS
 
@@ -56,9 +53,10 @@ def rng_state(device: torch.device) -> dict:
     return state
 
 
-def write_resume_point(t: "Trainer", rng: list, log_windows: list) -> None:
-    """Write the resume point into resume.new/, then swap it in for resume/: a run killed at any
-    moment leaves one whole point (resume/, else resume.new/ or resume.old/, each with trainer.json)."""
+def write_resume_point(t: Any, rng: list, log_windows: list) -> None:
+    """Write the resume point of `t` (a nlpkit.training.trainer.Trainer) into resume.new/, then swap
+    it in for resume/: a run killed at any moment leaves one whole point (resume/, else resume.new/
+    or resume.old/, each with trainer.json). `rng`, `log_windows`: every process's, gathered."""
     new, final, old = (t.out / name for name in (RESUME_NEW, RESUME_DIR, RESUME_OLD))
     shutil.rmtree(new, ignore_errors=True)
     save_run(new, t.task, t.raw, t.cfg)  # the same files as the run itself
@@ -154,8 +152,8 @@ class ResumePoint:
         return cls(folder, state, scheduler, processes, saved, read_bert_config(folder), Tokenizer.from_dir(folder),
                    read_task_state(folder), windows)
 
-    def restore(self, t: "Trainer") -> None:
-        """Put the trainer where the point left off."""
+    def restore(self, t: Any) -> None:
+        """Put the trainer `t` (a nlpkit.training.trainer.Trainer) where the point left off."""
         acc = t.accelerator
         if self.processes != acc.num_processes:
             raise NlpkitError(f"{self.folder}: saved by {self.processes} processes, resumed with "
