@@ -10,6 +10,9 @@ API
 ``DecodeConfig(...)`` (defined in nlpkit.config, the `decode` section of a task's config)
     Decoding settings; ``DecodeConfig.from_dict(d)`` ignores None values and accepts ``n`` for
     ``num_return_sequences``; a bad value is an NlpkitError naming the option and what it accepts.
+``decode_config(section, *layers, kind=DecodeConfig, skip=())``
+    A task's decode section with per-call options and a request's own settings over it (later
+    layers win, other keys skipped): the one place every generating task merges its settings.
 ``generate(model, prompts, config, *, mask="unilm", eos_id, pad_id, cond=None, allowed_tokens=None,
 forced_prefix=None, use_cache=True, groups=None, step_logprobs=None) -> list[list[Hypothesis]]``
     ``prompts`` are lists of token ids. For ``mask="unilm"`` a prompt is ``[CLS] source [SEP]`` in
@@ -88,6 +91,19 @@ from .model.backbone import run_bert, supports_cache
 from .model.masks import causal_mask, unilm_mask
 
 MASKS = ("unilm", "causal")
+
+
+def decode_config(section, *layers, kind=DecodeConfig, skip=()):
+    """The decode settings of one call: a task's `decode` section (an OmegaConf node or a dict) with each
+    layer of settings over it, later layers winning (per-call options, then a request's own). `skip`:
+    the layers' keys that are not decode settings (a task's other options); any other unknown key is
+    an error; None means "not set". `kind`: the task's DecodeConfig subclass."""
+    from omegaconf import OmegaConf
+
+    settings = OmegaConf.to_container(section) if OmegaConf.is_config(section) else dict(section)
+    for layer in layers:
+        settings.update({k: v for k, v in layer.items() if k not in skip and v is not None})
+    return kind.from_dict(settings)
 
 
 @dataclass

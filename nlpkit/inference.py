@@ -80,6 +80,18 @@ def packed(items: Sequence, size: int, rows: Callable[[Any], int]) -> Iterator[l
         yield chunk
 
 
+def warn_cut(task: "Task", what: str, cut: int, total: int, key: str, limit: int, hint: str = "") -> None:
+    """Never silent: one warning line, once per task object (a run, a CLI call, a pipeline) and kind of
+    cut, saying how many inputs were cut and which key (or `hint`) lets them through."""
+    import warnings
+
+    warned = task.__dict__.setdefault("_cut_warned", set())
+    if cut and what not in warned:
+        warned.add(what)
+        warnings.warn(f"{task.name}: {cut} of {total} {what} longer than {key}={limit} tokens were cut to it "
+                      f"({hint or f'raise {key} to keep more'}; said once per run)", stacklevel=3)
+
+
 def predict(task: "Task", model: Any, records: Sequence[dict], options: dict) -> list:
     """Task.predict: records -> one prediction each, through the task's hooks (see the module's doc)."""
     model = unwrap(model)

@@ -328,7 +328,7 @@ def test_reading_reads_every_window_of_every_passage():
     task.tokenizer = tok
     passages = [random_text(300, seed=10), "很好。", random_text(90, seed=11)]
     record = task.as_record("问题是什么", passages=passages)
-    windows = task._passage_windows(record)
+    windows = task.windows(record)
     assert [k for k, *_ in windows].count(0) >= 8 and [k for k, *_ in windows].count(1) == 1
     q_ids = tok.token_ids("问题是什么")
     for k, prompt, ids, offsets in windows:
@@ -526,7 +526,7 @@ def test_reading_finds_the_answer_at_the_end_of_a_long_passage(reading_run):
         if reader(r["question"], passages=[quiet])["answer"]:
             continue  # ... and not from the others
         doc = quiet * (5 * 48 // len(quiet) + 1) + holding[0]
-        assert len(task._passage_windows(task.as_record("?", passages=[doc]))) >= 5
+        assert len(task.windows(task.as_record("?", passages=[doc]))) >= 5
         out = reader(r["question"], passages=[doc])
         hits += out["answer"] in gold_answers(r)
         asked += 1

@@ -140,3 +140,33 @@ def test_predict_jsonl_and_cmrc_style_file(run, tmp_path, capsys):
     assert rows[0]["gold"] == ["福建省"] and {"answer", "score", "votes"} <= set(rows[0])
     # the printed metrics are those of the written predictions
     assert metrics == pytest.approx(reading_scores([r["answer"] for r in rows], [r["gold"] for r in rows]))
+
+
+def test_what_training_and_predicting_cut_is_said_once():
+    """No silent truncation: a question longer than max_question_length, a gold answer longer than
+    max_target_length and (without window.train) a passage longer than max_passage_length are counted
+    in one warning line each, naming the key, once per run."""
+    from nlpkit.tokenizer import Tokenizer
+
+    task = Reading(build_config(Reading, ["max_question_length=4", "max_target_length=2", "max_passage_length=8"]))
+    long_q = {"question": "一二三四五六", "passages": [{"passage": "甲乙丙丁戊己庚辛壬癸子丑", "answers": ["甲乙丙"]}]}
+    short = {"question": "一二", "passages": [{"passage": "甲乙", "answers": ["甲"]}]}
+    task.tokenizer = Tokenizer.build([long_q["question"], long_q["passages"][0]["passage"]])
+    with pytest.warns(UserWarning) as seen:
+        assert task.training_records([long_q, short]) == [long_q, short]
+        task.training_records([long_q, short])  # said once per run
+    lines = [str(w.message) for w in seen]
+    assert lines == [
+        "reading: 1 of 2 training questions longer than max_question_length=4 tokens were cut to it "
+        "(raise max_question_length to keep more; said once per run)",
+        "reading: 1 of 2 training answers longer than max_target_length=2 tokens were cut to it "
+        "(raise max_target_length to keep more; said once per run)",
+        "reading: 1 of 2 training passages longer than max_passage_length=8 tokens were cut to it "
+        "(window.train=true trains on all their windows; said once per run)"]
+    windowed = Reading(build_config(Reading, ["max_question_length=8", "window.train=true"]))
+    windowed.tokenizer = task.tokenizer
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # nothing is cut: not a word
+        windowed.training_records([long_q, short])

@@ -5,9 +5,10 @@ left to right). A passage that does not contain any gold answer is trained to an
 once ("no answer"). Each epoch one passage per question is drawn (in collate, with torch's RNG);
 decoding votes over all passages of a question (decoding.py)."""
 import torch
-from omegaconf import OmegaConf
 
-from nlpkit.data import pad, write_jsonl
+from nlpkit.data import pad
+from nlpkit.generation import decode_config
+from nlpkit.inference import warn_cut
 from nlpkit.errors import NlpkitError
 from nlpkit.model import run_bert, unilm_mask
 from nlpkit.model.lm import BertLM
@@ -31,6 +32,43 @@ class ReadingLM(BertLM):
             return super().forward(input_ids, token_type_ids, attention_mask)
         hidden = run_bert(self.bert, input_ids, token_type_ids, unilm_mask(token_type_ids, attention_mask))
         return self.cls(hidden[select])
+
+
+def target_ids(tokenizer, text, ids, offsets, golds, limit):
+    """Token ids of the first gold alternative found in the kept part of the passage ([] if none).
+
+    The passage's own tokens are used when the answer covers whole tokens, so that the
+    target is exactly a substring that extractive decoding can produce."""
+    base = offsets[0][0] if offsets else 0
+    kept = text[base : offsets[-1][1]] if offsets else ""
+    for gold in golds:
+        start = kept.find(gold)
+        if start < 0:
+            continue
+        start += base
+        end = start + len(gold)
+        first = next((i for i, (s, _) in enumerate(offsets) if s == start), None)
+        last = next((i for i, (_, e) in enumerate(offsets) if e == end), None)
+        if first is not None and last is not None and last >= first:
+            target = ids[first : last + 1]
+        else:
+            target = tokenizer.token_ids(gold)
+        return target[:limit]
+    return []
+
+
+def answer_text(tokenizer, record, windows, answer):
+    """The answer as written in the first voting window that holds its tokens (original case and
+    spacing); the tokenizer's decoding when no window does (abstractive answers)."""
+    n = len(answer.ids)
+    if not n:
+        return ""
+    for v in answer.voters:
+        k, _, ids, offsets = windows[v]
+        for i in range(len(ids) - n + 1):
+            if ids[i : i + n] == answer.ids:
+                return record["passages"][k]["passage"][offsets[i][0] : offsets[i + n - 1][1]]
+    return tokenizer.decode(answer.ids)
 
 
 class ReadingTask(BertTask):
@@ -59,6 +97,23 @@ class ReadingTask(BertTask):
                 yield p["passage"]
                 yield from p["answers"]
 
+    def training_records(self, records):
+        """The training records as they are; says once what training cuts: questions longer than
+        max_question_length, gold answers longer than max_target_length and, without window.train,
+        passages longer than max_passage_length (read from their first window only)."""
+        tok, cfg = self.tokenizer, self.cfg
+        questions = [len(tok.token_ids(r["question"])) for r in records]
+        warn_cut(self, "training questions", sum(n > cfg.max_question_length for n in questions), len(records),
+                 "max_question_length", cfg.max_question_length)
+        answers = [min(len(tok.token_ids(g)) for g in golds) for golds in map(gold_answers, records) if golds]
+        warn_cut(self, "training answers", sum(n > cfg.max_target_length for n in answers), len(answers),
+                 "max_target_length", cfg.max_target_length)
+        if not cfg.window.train:
+            passages = [len(tok.token_ids(p["passage"])) for r in records for p in r["passages"]]
+            warn_cut(self, "training passages", sum(n > cfg.max_passage_length for n in passages), len(passages),
+                     "max_passage_length", cfg.max_passage_length, "window.train=true trains on all their windows")
+        return records
+
     def _encode_passages(self, record):
         """Per passage: (prompt ids `[CLS] passage [SEP] question [SEP]`, passage ids, their char offsets)."""
         tok = self.tokenizer
@@ -70,50 +125,19 @@ class ReadingTask(BertTask):
             out.append(([tok.cls_id] + ids + [tok.sep_id] + q_ids + [tok.sep_id], ids, offsets))
         return out
 
-    def _passage_windows(self, record, stride=None):
-        """Per window of every passage (one window when it fits): (passage index, prompt ids `[CLS]
-        window [SEP] question [SEP]`, window ids, their char offsets in the passage)."""
-        tok = self.tokenizer
-        q_ids = tok.token_ids(record["question"])[: self.cfg.max_question_length]
-        stride = self.cfg.window.stride if stride is None else stride
-        return [(k, [tok.cls_id] + w.ids + [tok.sep_id] + q_ids + [tok.sep_id], w.ids, w.offsets)
-                for k, p in enumerate(record["passages"])
-                for w in split_text(tok, p["passage"], self.cfg.max_passage_length, stride)]
-
-    def _target(self, text, ids, offsets, golds):
-        """Token ids of the first gold alternative found in the kept part of the passage ([] if none).
-
-        The passage's own tokens are used when the answer covers whole tokens, so that the
-        target is exactly a substring that extractive decoding can produce."""
-        base = offsets[0][0] if offsets else 0
-        kept = text[base : offsets[-1][1]] if offsets else ""
-        for gold in golds:
-            start = kept.find(gold)
-            if start < 0:
-                continue
-            start += base
-            end = start + len(gold)
-            first = next((i for i, (s, _) in enumerate(offsets) if s == start), None)
-            last = next((i for i, (_, e) in enumerate(offsets) if e == end), None)
-            if first is not None and last is not None and last >= first:
-                target = ids[first : last + 1]
-            else:
-                target = self.tokenizer.token_ids(gold)
-            return target[: self.cfg.max_target_length]
-        return []
-
     def encode(self, record):
         """Sources and targets of each passage (kept to max_passage_length), or with window.train of
         each window of each passage (a window without the answer is trained to say "no answer")."""
         golds = gold_answers(record)
         if self.cfg.window.train:
-            parts = self._passage_windows(record)
+            parts = self.windows(record)
         else:
             parts = [(k, *e) for k, e in enumerate(self._encode_passages(record))]
         sources, targets = [], []
         for k, prompt, ids, offsets in parts:
             sources.append(prompt)
-            targets.append(self._target(record["passages"][k]["passage"], ids, offsets, golds))
+            targets.append(target_ids(self.tokenizer, record["passages"][k]["passage"], ids, offsets, golds,
+                                      self.cfg.max_target_length))
         return {"sources": sources, "targets": targets}
 
     def length(self, feature):
@@ -147,65 +171,41 @@ class ReadingTask(BertTask):
         return torch.nn.functional.cross_entropy(logits.float(), labels)
 
     # ---- inference -------------------------------------------------------------------------
-    def _decode_config(self, options):
-        """The run's decode section with this call's options (`passages` went to as_record)."""
-        settings = {k: v for k, v in options.items() if k not in (*self.call_extras, "stride")}
-        return ReadingDecode.from_dict({**OmegaConf.to_container(self.cfg.decode), **settings})
-
-    def predict(self, model, records, **options):
-        """Per record {"answer", "score", "votes"} (and "id" when the record has one); an empty
-        answer means no passage holds one. A passage longer than max_passage_length is read in
-        windows (`stride` tokens shared), each voting as a passage of its own."""
-        config = self._decode_config(options)
+    def windows(self, record, stride=None, **options):
+        """Per window of every passage (one window when it fits; windows of max_passage_length tokens,
+        `stride` shared, each voting as a passage of its own): (passage index, prompt ids `[CLS] window
+        [SEP] question [SEP]`, window ids, their char offsets in the passage)."""
         tok = self.tokenizer
-        banned = {tok.pad_id, tok.cls_id, tok.mask_id}
-        windows = [self._passage_windows(r, options.get("stride")) for r in records]
+        q_ids = tok.token_ids(record["question"])[: self.cfg.max_question_length]
+        stride = self.cfg.window.stride if stride is None else stride
+        return [(k, [tok.cls_id] + w.ids + [tok.sep_id] + q_ids + [tok.sep_id], w.ids, w.offsets)
+                for k, p in enumerate(record["passages"])
+                for w in split_text(tok, p["passage"], self.cfg.max_passage_length, stride)]
+
+    def predict_batch(self, model, records, windows=(), stride=None, **options):
+        """Per record {"answer", "score", "votes"} (and "id" when the record has one); an empty answer
+        means no passage holds one. The windows of a question are decoded together and vote."""
+        config = decode_config(self.cfg.decode, options, kind=ReadingDecode, skip=self.call_extras)
+        tok = self.tokenizer
+        cut = sum(len(tok.token_ids(r["question"])) > self.cfg.max_question_length for r in records)
+        warn_cut(self, "questions", cut, len(records), "max_question_length", self.cfg.max_question_length)
+        answers = answer_questions(
+            model, [[(prompt, ids) for _, prompt, ids, _ in w] for w in windows],
+            sep_id=tok.sep_id, pad_id=tok.pad_id, max_len=config.max_new_tokens, mode=config.mode,
+            how=config.vote, beam_size=config.beam_size, banned={tok.pad_id, tok.cls_id, tok.mask_id},
+        )
         out = []
-        for chunk in self._chunks(list(zip(records, windows))):
-            answers = answer_questions(
-                model, [[(prompt, ids) for _, prompt, ids, _ in w] for _, w in chunk],
-                sep_id=tok.sep_id, pad_id=tok.pad_id, max_len=config.max_new_tokens, mode=config.mode,
-                how=config.vote, beam_size=config.beam_size, banned=banned,
-            )
-            for (record, w), ans in zip(chunk, answers):
-                result = {"answer": self._answer_text(record, w, ans), "score": ans.score, "votes": ans.votes}
-                out.append({"id": record["id"], **result} if record.get("id") is not None else result)
+        for record, w, ans in zip(records, windows, answers):
+            result = {"answer": answer_text(tok, record, w, ans), "score": ans.score, "votes": ans.votes}
+            out.append({"id": record["id"], **result} if record.get("id") is not None else result)
         return out
 
-    def _chunks(self, questions):
-        """(record, windows) of the questions decoded together: about eval_batch_size windows, at least
-        one question."""
-        chunk, rows = [], 0
-        for question in questions:
-            if chunk and rows + len(question[1]) > self.cfg.trainer.eval_batch_size:
-                yield chunk
-                chunk, rows = [], 0
-            chunk.append(question)
-            rows += len(question[1])
-        if chunk:
-            yield chunk
-
-    def _answer_text(self, record, windows, answer):
-        """The answer as written in the first voting window that holds its tokens (original case
-        and spacing); the tokenizer's decoding when no window does (abstractive answers)."""
-        n = len(answer.ids)
-        if not n:
-            return ""
-        for v in answer.voters:
-            k, _, ids, offsets = windows[v]
-            for i in range(len(ids) - n + 1):
-                if ids[i : i + n] == answer.ids:
-                    return record["passages"][k]["passage"][offsets[i][0] : offsets[i + n - 1][1]]
-        return self.tokenizer.decode(answer.ids)
-
-    def evaluate(self, model, records, **options):
-        predictions = self.predict(model, records, **options)
+    def score(self, records, predictions):
+        """Exact match and F1 of the answers (reading_scores); rows: id, question, gold answers, prediction."""
         golds = [gold_answers(r) for r in records]
         scores = reading_scores([p["answer"] for p in predictions], golds)
-        if self.cfg.eval_output:
-            write_jsonl(self.cfg.eval_output, [{"id": r["id"], "question": r["question"], "gold": g, **p}
-                                               for r, g, p in zip(records, golds, predictions)])
-        return scores
+        return scores, [{"id": r["id"], "question": r["question"], "gold": g, **p}
+                        for r, g, p in zip(records, golds, predictions)]
 
     def as_record(self, item, passages=None, **options):
         """pipeline(question, passages=[...]) or a WebQA / SQuAD-style dict -> a record."""
