@@ -135,18 +135,31 @@ def read_json_lines(path):
             raise DataError(path, no, f"invalid JSON: {e.msg} (column {e.colno})") from None
 
 
+def json_start(path):
+    """'[' for a file holding a JSON list, '{' for a JSON object or JSON lines, else None (other text).
+
+    Reads only the first 64 KiB, so a minified JSON list on one long line is told apart too."""
+    with _open_bytes(path) as f:
+        head = _read(f.peek, _SNIFF_BYTES, path)[:_SNIFF_BYTES]
+    head = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    return head[:1].decode() if head[:1] in (b"[", b"{") else None
+
+
+def is_json(path):
+    """Whether a data file is JSON or JSON lines: its name ends in .json / .jsonl, or its text opens with
+    { or [. The one test every reader that takes JSON besides its own text format asks."""
+    return Path(path).suffix.lower() in (".json", ".jsonl") or json_start(path) is not None
+
+
 def read_json_records(path):
     """A JSON file holding a list of objects, or JSONL: (line_number, object) pairs.
 
     For a JSON list the line number is where the object starts."""
-    with _open_bytes(path) as f:
-        head = _read(f.peek, 64, path)[:64].lstrip()
-        if head.startswith(b"\xef\xbb\xbf"):
-            head = head[3:].lstrip()
-        raw = _read(f.read, -1, path) if head.startswith(b"[") else None
-    if raw is None:
+    if json_start(path) != "[":
         yield from read_json_lines(path)
         return
+    with _open_bytes(path) as f:
+        raw = _read(f.read, -1, path)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
@@ -202,6 +215,12 @@ def is_table(path):
     return p.suffix.lower() in _TABLE_SUFFIXES
 
 
+def reads_as_table(path, columns=None):
+    """Whether read_table reads `path` for a task: a table format (is_table), or a JSON / JSONL / TSV
+    file when data.columns maps its columns (a task reads these in its own formats otherwise)."""
+    return is_table(path) or bool(columns) and Path(path).suffix.lower() in (".json", ".jsonl", ".tsv")
+
+
 def read_table(path, columns=None):
     """Yield (row_number, dict) for each row of a table, rows counted from 1 (CSV row N is line N + 1).
 
@@ -215,17 +234,29 @@ def read_table(path, columns=None):
     if reader is None:
         raise NlpkitError(f"{path}: not a table: expected .csv, .tsv, .parquet, .arrow, .json, .jsonl "
                           "or a datasets save_to_disk folder")
-    columns = _check_mapping(columns)
+    columns = check_mapping(columns)
     names, rows = reader(path)
-    if names is not None:
+    if names is not None:  # a header: a missing column is found before any row is read
         _check_columns(path, columns, names)
     for no, row in rows:
-        if names is None:
-            _check_columns(path, columns, row, f" row {no}:")
-        yield no, _rename(row, columns)
+        yield no, map_columns(row, columns, path, f"row {no}")
 
 
-def _check_mapping(columns):
+def map_columns(row, columns, path, where):
+    """`row` with data.columns ({field: column}) applied: each field takes its column's value (the
+    column's own name goes); a column it names must be in the row. `where` ("row 3", a line number)
+    names the row in the error. The one renaming every reader of tables and JSON records uses."""
+    if not columns or not isinstance(row, dict):
+        return row
+    _check_columns(path, columns, row, f" {where}:" if isinstance(where, str) else f"{where}:")
+    sources = set(columns.values())
+    out = {k: v for k, v in row.items() if k not in sources}
+    out.update((f, row[c]) for f, c in columns.items())
+    return out
+
+
+def check_mapping(columns):
+    """data.columns as a plain {field: column} dict of strings ({} when None)."""
     if columns is None:
         return {}
     try:
@@ -243,15 +274,6 @@ def _check_columns(path, columns, present, where=""):
             listed = ", ".join(repr(c) for c in present) or "none"
             raise NlpkitError(f"{path}:{where} no column {column!r} (for field {field_!r}); "
                               f"columns present: {listed}")
-
-
-def _rename(row, columns):
-    if not columns:
-        return row
-    sources = set(columns.values())
-    out = {k: v for k, v in row.items() if k not in sources}
-    out.update((f, row[c]) for f, c in columns.items())
-    return out
 
 
 def _csv_table(path, delimiter=",", quoting=csv.QUOTE_MINIMAL):

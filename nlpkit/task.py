@@ -85,14 +85,12 @@ class Task:
 
     def _table_rows(self, path: str) -> Optional[list]:
         """(line, row) of `path` read as a table, or None when it is in the task's own format."""
-        from .data import is_table, read_table
+        from .data import read_table, reads_as_table
 
         if type(self).from_row is Task.from_row:  # the task reads tables in read() itself, or not at all
             return None
         columns = dict(self.cfg.data.columns)
-        if is_table(path) or (columns and Path(path).suffix in (".json", ".jsonl", ".tsv")):
-            return read_table(path, columns or None)
-        return None
+        return read_table(path, columns or None) if reads_as_table(path, columns) else None
 
     def from_row(self, row: dict, path: str, line: int) -> dict:
         """A table row (a dict of the task's field names, after data.columns) -> a record. A task that

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional, Sequence
 
-from nlpkit.data import is_table, iter_lines, read_json_lines, read_table
+from nlpkit.data import is_json, is_table, iter_lines, map_columns, read_json_records, read_table
 from nlpkit.errors import DataError
 
 FIELDS = ("text", "text_a", "text_b", "label")
@@ -37,8 +37,8 @@ def read_classify_file(path, opts):
     if is_table(path):
         csv = Path(path).suffix.lower() == ".csv"
         rows = ((no + 1 if csv else f"row {no}", row) for no, row in read_table(path, opts.columns))
-    elif Path(path).suffix.lower() in (".json", ".jsonl") or _first_char(path) == "{":
-        rows = ((no, _rename(obj, opts.columns)) for no, obj in read_json_lines(path))
+    elif is_json(path):
+        rows = ((no, map_columns(obj, opts.columns, path, no)) for no, obj in read_json_records(path))
     else:
         rows = _tsv_rows(path, opts)
     records, first = [], None
@@ -54,37 +54,25 @@ def read_classify_file(path, opts):
     return records
 
 
-def _first_char(path):
-    for _, line in iter_lines(path):
-        if line.strip():
-            return line.strip()[0]
-    return None
-
-
-def _rename(obj, columns):
-    if not columns or not isinstance(obj, dict):
-        return obj
-    return {**obj, **{f: obj[c] for f, c in columns.items() if c in obj}}
-
-
 def _tsv_rows(path, opts):
     """(line, {field: value}) of a header-less TSV, or of one whose first line names its columns."""
-    names, count = None, None
+    names, count, header = None, None, False
     known = set(FIELDS) | set((opts.columns or {}).values())
     for no, line in iter_lines(path):
         if not line.strip():
             continue
         fields = line.split("\t")
         if names is None and count is None:
-            count = len(fields)
-            if set(fields) <= known and len(set(fields)) == len(fields) and len(fields) > 1:
-                names = [next((f for f, c in (opts.columns or {}).items() if c == name), name) for name in fields]
+            count, names = len(fields), fields
+            header = set(fields) <= known and len(set(fields)) == len(fields) and len(fields) > 1
+            if header:
                 continue
             names = _positional(path, no, count, opts)
         if len(fields) != count:
             raise DataError(path, no, f"{len(fields)} tab-separated field(s), but the file's lines have {count} "
                                       f"({'<TAB>'.join(names)})")
-        yield no, dict(zip(names, fields))
+        row = dict(zip(names, fields))
+        yield no, map_columns(row, opts.columns, path, no) if header else row
 
 
 def _positional(path, line, count, opts):

@@ -3,9 +3,8 @@
 columns (or mapped by data.columns); long texts are split into sentence chunks."""
 import math
 import re
-from pathlib import Path
 
-from nlpkit.data import is_table, iter_lines, iter_tsv_pairs, read_json_records, read_table, require
+from nlpkit.data import is_json, iter_tsv_pairs, read_json_records, read_table, reads_as_table, require
 from nlpkit.errors import DataError
 
 # a sentence ends after Chinese/Western end punctuation (plus any closing quotes/brackets); a Western
@@ -49,20 +48,13 @@ def split_text(text, limit):
     return [c.strip() for c in chunks if c.strip()]
 
 
-def _looks_like_json(path):
-    for _, line in iter_lines(path):
-        if line.strip():
-            return line.lstrip().startswith(("{", "["))
-    return False
-
-
 def read_raw(path, columns=None):
     """Yield (line, text, label or None, cond or None) for every record of a data file: TSV, JSON/JSONL,
     or a table (CSV, Parquet, Arrow, a datasets folder; any table when `columns` maps its columns)."""
-    if is_table(path) or (columns and Path(path).suffix in (".csv", ".tsv", ".json", ".jsonl")):
+    if reads_as_table(path, columns):
         yield from _objects(read_table(path, columns or None), path)
         return
-    if _looks_like_json(path):
+    if is_json(path):
         yield from _objects(read_json_records(path), path)
         return
     for no, text, label in iter_tsv_pairs(path, ("text", "label"), split_last=True):

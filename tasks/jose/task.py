@@ -11,7 +11,7 @@ import torch
 
 from nlpkit.cache import cache_dir
 from nlpkit.checkpoint import FINISHED, RESUME, clear_run, finish_run, plan_run, run_lock, start_run
-from nlpkit.data import iter_lines, read_json_records, require, write_jsonl
+from nlpkit.data import is_json, iter_lines, read_json_records, require, write_jsonl
 from nlpkit.errors import DataError, NlpkitError
 from nlpkit.pipelines import Pipeline
 from nlpkit.task import Task
@@ -61,13 +61,6 @@ def _is_pairs_file(path):
     return False
 
 
-def _is_jsonl(path):
-    if Path(path).suffix in (".jsonl", ".json"):
-        return True
-    with open(path, "rb") as f:
-        return f.read(4).lstrip(b"\xef\xbb\xbf")[:1] == b"{"
-
-
 class JoseTask(Task):
     """JoSE spherical word + document embeddings (Riemannian SGD on the unit sphere)"""
 
@@ -110,7 +103,7 @@ class JoseTask(Task):
     # ---- inference ---------------------------------------------------------------------------
     def read_inputs(self, path):
         """JSON(L) records with a "text" string, or plain text (one document per line)."""
-        if not _is_jsonl(path):
+        if not is_json(path):
             return [{"text": line} for _, line in iter_lines(path)]
         records = []
         for no, obj in read_json_records(path):

@@ -12,7 +12,7 @@ Errors name the file, the line and the field.
 import json
 from pathlib import Path
 
-from nlpkit.data import is_table, iter_lines, read_json_lines, read_table
+from nlpkit.data import is_json, is_table, iter_lines, map_columns, read_json_records, read_table
 from nlpkit.errors import DataError
 
 from .tags import detect_scheme, spans_from_tags, split_tag
@@ -22,16 +22,10 @@ def read_ner_file(path, gold=True, columns=None):
     """Records of any supported format; gold=False lets entities be absent (inputs to predict)."""
     if is_table(path):
         return _read_table(path, gold, columns)
-    if Path(path).suffix.lower() in (".json", ".jsonl") or _first_char(path) == "{":
-        return [json_record(obj, path, no, gold, columns) for no, obj in read_json_lines(path)]
+    if is_json(path):
+        return [json_record(map_columns(obj, columns, path, no), path, no, gold)
+                for no, obj in read_json_records(path)]
     return read_bio(path)
-
-
-def _first_char(path):
-    for _, line in iter_lines(path):
-        if line.strip():
-            return line.strip()[0]
-    return None
 
 
 # ---- character-per-line BIO / BIOES ---------------------------------------------------------------
@@ -72,12 +66,10 @@ def _bio_record(sentence):
 
 
 # ---- JSON lines -----------------------------------------------------------------------------------
-def json_record(obj, path, line, gold=True, columns=None):
-    """One JSON object (CLUENER or the entities format) -> a record."""
+def json_record(obj, path, line, gold=True):
+    """One JSON object or table row (CLUENER or the entities format, data.columns applied) -> a record."""
     if not isinstance(obj, dict):
         raise DataError(path, line, f"expected a JSON object, got {type(obj).__name__}")
-    if columns:  # data.columns: task field -> the object's key
-        obj = {**obj, **{f: obj[c] for f, c in columns.items() if c in obj}}
     text = obj.get("text")
     if not isinstance(text, str) or not text:
         raise DataError(path, line, "missing or empty, expected the sentence as a string", "text")

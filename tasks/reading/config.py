@@ -11,7 +11,7 @@ VOTES = ("square", "mean")
 #: the shared decode keys the voting decoder reads; the others must keep their defaults
 DECODER_KEYS = ("max_new_tokens", "beam_size", "mode", "vote")
 #: what a decode key outside DECODER_KEYS is told
-DECODER_READS = f"reading's voting decoder reads decode.{', decode.'.join(DECODER_KEYS)}"
+DECODER_READS = f"the voting decoder reads decode.{', decode.'.join(DECODER_KEYS)}"
 
 
 @dataclass
@@ -29,7 +29,8 @@ class ReadingDecode(DecodeConfig):
         super().__post_init__()
         for f in dataclasses.fields(self):
             if f.name not in DECODER_KEYS and getattr(self, f.name) != f.default:
-                raise NlpkitError(f"decode.{f.name}={getattr(self, f.name)}: {DECODER_READS}")
+                raise NlpkitError(f"decode.{f.name}={getattr(self, f.name)}: reading's voting decoder does not use "
+                                  f"it; {DECODER_READS}")
 
 
 @dataclass

@@ -6,7 +6,7 @@ passages (gold_answers()); a question whose passages all lack one has the gold a
 """
 import json
 
-from nlpkit.data import check_file, read_json_records
+from nlpkit.data import check_file, json_start, read_json_records
 from nlpkit.errors import DataError
 
 
@@ -115,8 +115,7 @@ def read_questions(path, sep="|", need_answers=True):
     """Read a WebQA / SogouQA file (JSON list or JSONL) or a SQuAD / CMRC2018 file (nested JSON, or a
     flat list / JSONL of {"context","question","answers"})."""
     p = check_file(path)
-    head = p.read_bytes()[:4096].decode("utf-8", "ignore").lstrip("\ufeff \t\r\n")
-    if head.startswith("{"):
+    if json_start(p) == "{":
         try:
             doc = json.loads(p.read_bytes().decode("utf-8-sig"))
         except (json.JSONDecodeError, UnicodeDecodeError):
