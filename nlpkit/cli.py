@@ -57,6 +57,7 @@ def _is_main_process():
 def cmd_train(args: List[str]) -> int:
     from .config import build_config, changes
     from .launch import lost_processes, relaunch
+    from .profiles import describe as describe_profile
 
     wants_help = any(a in ("-h", "--help") for a in args)
     own, rest = _split([a for a in args if a not in ("-h", "--help")], {"task"})
@@ -71,6 +72,8 @@ def cmd_train(args: List[str]) -> int:
         cfg.output_dir = f"runs/{task_cls.name}"
     if _is_main_process():
         lines = changes(cfg, task_cls)
+        if task_cls.profiles():
+            lines.insert(0, describe_profile(task_cls.profiles(), cfg.model, cfg.get("tiny")))
         print(f"nlpkit: train {task_cls.name}" + "".join(f"\n  {line}" for line in lines), file=sys.stderr)
     before = _finished_stamp(cfg.output_dir)
     try:

@@ -47,6 +47,11 @@ class Task:
         self.state = dict(state or {})
 
     @classmethod
+    def profiles(cls) -> Optional[dict]:
+        """{model class: profile} (see nlpkit.profiles), or None for a task with one set of defaults."""
+        return None
+
+    @classmethod
     def profile(cls, model: str) -> dict:
         """Defaults that depend on the model the user brings (a nested dict merged over config_class)."""
         return {}
@@ -212,13 +217,15 @@ class Task:
 
 
 class BertTask(Task):
-    """A BERT fine-tune: the shared backbone, the accelerate trainer, a tiny-model profile (tuned on the
-    task's sample) and pretrained defaults (from the published recipes of the task's family)."""
+    """A BERT fine-tune: the shared backbone, the accelerate trainer and three profiles, one per class
+    of model (nlpkit.profiles): tiny, small pretrained checkpoints, and base-sized ones."""
 
     config_class = BertRunConfig
-    #: overrides for model=tiny: the small random model on the bundled sample
+    #: overrides for a model of hidden size <= 128: model=tiny, or one nlpkit pretrained at that size
     tiny_profile = {}
-    #: overrides for model=DIR: a pretrained checkpoint (lr ~2e-5, a few epochs)
+    #: overrides for a small pretrained checkpoint (hidden < 768, e.g. albert-tiny); None: pretrained_profile
+    small_profile = None
+    #: overrides for a base-sized checkpoint: the published recipes of the task's family (lr ~2e-5)
     pretrained_profile = {"trainer": {"lr": 2e-5, "epochs": 3, "batch_size": 32, "warmup": 0.1}}
     #: DDP must be told when some parameters get no gradient in a step (e.g. a padded-away pointer)
     find_unused_parameters = False
@@ -228,12 +235,17 @@ class BertTask(Task):
         self.tokenizer = None
 
     @classmethod
+    def profiles(cls) -> dict:
+        """{class: profile} for nlpkit.profiles.choose."""
+        # a tiny model's small matrices gain nothing from a second thread, and lose ~10x on a busy machine
+        tiny = {**cls.tiny_profile, "trainer": {"threads": 1, **cls.tiny_profile.get("trainer", {})}}
+        return {"tiny": tiny, "small": cls.small_profile or cls.pretrained_profile, "base": cls.pretrained_profile}
+
+    @classmethod
     def profile(cls, model: str) -> dict:
-        if str(model) != "tiny":
-            return cls.pretrained_profile
-        # the tiny model's small matrices gain nothing from a second thread, and lose ~10x on a busy machine
-        tiny = {"trainer": {"threads": 1}}
-        return {**tiny, **cls.tiny_profile, "trainer": {**tiny["trainer"], **cls.tiny_profile.get("trainer", {})}}
+        from .profiles import choose
+
+        return choose(cls.profiles(), model)
 
     def texts(self, records: Sequence[dict]) -> Iterable[str]:
         """Texts that the locally built vocabulary of model=tiny must cover."""

@@ -187,6 +187,9 @@ def _first_line(e):
 class Tokenizer:
     def __init__(self, hf_tokenizer):
         self.hf = hf_tokenizer
+        # nlpkit reads a text longer than the model in windows of its own max_length (nlpkit.windows), so
+        # transformers' "longer than the specified maximum sequence length" warning is noise on every run
+        self.hf.deprecation_warnings["sequence-length-is-longer-than-the-specified-maximum"] = True
         vocab = self.hf.get_vocab()
         self.vocab = vocab
         self.inv_vocab = {i: t for t, i in vocab.items()}

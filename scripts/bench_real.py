@@ -124,17 +124,22 @@ import traceback
 from pathlib import Path
 
 SCRIPTS = Path(__file__).resolve().parent
+MODELS = Path(os.environ.get("NLPKIT_CACHE", Path.home() / ".cache" / "nlpkit")) / "models"  # real_models.py's
 sys.path.insert(0, str(SCRIPTS))
 
 from bench_peers import nlpkit_side, scoring  # noqa: E402
 from bench_peers.common import env_threads, nlpkit_vocab, read_bio, read_jsonl, read_tsv  # noqa: E402
 
-CAPABILITIES = ("triples", "ner", "classify", "cond_lm", "jose", "wordcount")
+CAPABILITIES = ("triples", "ner", "classify", "classify_hotel", "classify_lcqmc", "cond_lm", "jose", "wordcount")
+TASK_OF = {"classify_hotel": "classify", "classify_lcqmc": "classify"}  # capability -> nlpkit task, where they differ
+CLASSIFY_DATA = {"classify": "reviews", "classify_hotel": "chnsenticorp", "classify_lcqmc": "lcqmc"}
 BUDGETS = {
     "small": {
         "triples": {"train": 2000, "test": 300, "epochs": 1, "batch_size": 8, "lr": 1.5e-3, "max_length": 128},
         "ner": {"train": 2000, "test": 300, "epochs": 1, "batch_size": 16, "lr": 2e-3, "max_length": 256},
         "classify": {"train": 4000, "test": 500, "epochs": 1, "batch_size": 16, "lr": 1e-3, "max_length": 128},
+        "classify_hotel": {"train": 2000, "test": 500, "epochs": 1, "batch_size": 32, "lr": 1e-3, "max_length": 128},
+        "classify_lcqmc": {"train": 4000, "test": 500, "epochs": 1, "batch_size": 32, "lr": 1e-3, "max_length": 64},
         "cond_lm": {"train": 4000, "test": 300, "epochs": 1, "batch_size": 32, "lr": 5e-3, "max_length": 128,
                     "generate": 32},
         "jose": {"docs": 5000, "epochs": 5},
@@ -144,6 +149,8 @@ BUDGETS = {
         "triples": {"train": 4000, "test": 500, "epochs": 2, "batch_size": 8, "lr": 1.5e-3, "max_length": 128},
         "ner": {"train": 4000, "test": 500, "epochs": 3, "batch_size": 16, "lr": 2e-3, "max_length": 256},
         "classify": {"train": 8000, "test": 1500, "epochs": 2, "batch_size": 16, "lr": 1e-3, "max_length": 128},
+        "classify_hotel": {"train": None, "test": None, "epochs": 3, "batch_size": 32, "lr": 1e-3, "max_length": 128},
+        "classify_lcqmc": {"train": 20000, "test": 2000, "epochs": 2, "batch_size": 32, "lr": 1e-3, "max_length": 64},
         "cond_lm": {"train": 8000, "test": 500, "epochs": 2, "batch_size": 32, "lr": 5e-3, "max_length": 128,
                     "generate": 64},
         "jose": {"docs": None, "epochs": 5},
@@ -153,6 +160,8 @@ BUDGETS = {
         "triples": {"train": None, "test": None, "epochs": 5, "batch_size": 8, "lr": 1.5e-3, "max_length": 128},
         "ner": {"train": None, "test": None, "epochs": 3, "batch_size": 16, "lr": 2e-3, "max_length": 256},
         "classify": {"train": None, "test": None, "epochs": 3, "batch_size": 16, "lr": 1e-3, "max_length": 128},
+        "classify_hotel": {"train": None, "test": None, "epochs": 3, "batch_size": 32, "lr": 1e-3, "max_length": 128},
+        "classify_lcqmc": {"train": None, "test": None, "epochs": 3, "batch_size": 32, "lr": 1e-3, "max_length": 64},
         "cond_lm": {"train": None, "test": None, "epochs": 3, "batch_size": 32, "lr": 5e-3, "max_length": 128,
                     "generate": 200},
         "jose": {"docs": None, "epochs": 10},
@@ -161,7 +170,8 @@ BUDGETS = {
 }
 NER_HEADS = ("crf", "softmax", "global_pointer")
 SWEEP_FACTORS = (0.5, 1.0, 2.0)  # x the budget's rate: every trained system gets the same three rates
-SELECT = {"triples": ("f1", max), "ner": ("f1", max), "classify": ("accuracy", max), "cond_lm": ("perplexity", min)}
+SELECT = {"triples": ("f1", max), "ner": ("f1", max), "classify": ("accuracy", max), "classify_hotel": ("accuracy", max),
+          "classify_lcqmc": ("accuracy", max), "cond_lm": ("perplexity", min)}
 CHECK_TEXTS = 200  # a peer's token ids must equal nlpkit's on this many training texts before it trains
 LIBRARIES = ("torch", "transformers", "tokenizers", "accelerate", "datasets", "bert4torch", "torch4keras", "gensim",
              "jieba", "numba", "scikit-learn", "numpy")
@@ -219,6 +229,11 @@ def git_commit():
         return None
     dirty = git("status", "--porcelain", "--untracked-files=no").stdout.strip()
     return head.stdout.strip() + ("+dirty" if dirty else "")
+
+
+def flat_texts(texts):
+    """Texts, with a pair's two texts one after the other (what a vocabulary is built from)."""
+    return [x for t in texts for x in (t if isinstance(t, (tuple, list)) else (t,))]
 
 
 def say(message):
@@ -279,7 +294,25 @@ class Bench:
         self.work.mkdir(parents=True, exist_ok=True)
         self.log = self.work / "bench_real.log"
         self.results, self.settings, self.notes, self.sweeps = {}, {}, [], {}
-        self.split_runs = {}  # (capability, split name) -> an nlpkit run trained on that split's file
+        self.split_runs = {}  # (capability, model, split name) -> an nlpkit run trained on that split's file
+
+    def inits(self):
+        """(label, model) of every starting point: --init tiny: the random tiny model; --init pretrained:
+        each --checkpoints folder, then the tiny model from scratch at the same budget (what pretraining buys)."""
+        if self.args.init == "tiny":
+            return [("tiny", "tiny")]
+        return [(name, str(MODELS / name)) for name in self.args.checkpoints.split(",")] + [("tiny", "tiny")]
+
+    def named(self, system, label):
+        """A row's system name; with --init pretrained it names its starting point too."""
+        return system if self.args.init == "tiny" else f"{system} [{label}]"
+
+    def centre(self, cap, s, model):
+        """The sweep's centre rate: the budget's for the tiny model, for a checkpoint the rate of the profile
+        nlpkit gives that model (`nlpkit config task=T model=DIR`), what a user gets without tuning."""
+        if model == "tiny":
+            return s["lr"]
+        return float(nlpkit_side.config_keys(TASK_OF.get(cap, cap), model)["trainer.lr"][0])
 
     def setting(self, cap, budget=None):
         s = dict(BUDGETS[budget or self.args.budget][cap])
@@ -365,66 +398,74 @@ class Bench:
             say(f"{cap}: {system} done in {time.perf_counter() - t0:.0f}s: {json.dumps(shown, ensure_ascii=False)}")
         return row
 
-    def tuned(self, cap, system, fn, s, sweep, final):
+    def tuned(self, cap, system, fn, s, sweep, final, centre=None):
         """The same learning-rate rule for every system: with the sweep (default), fn(sweep, rate) for each
-        of the budget's rate x SWEEP_FACTORS, the best dev score picks the rate (pick_rate), and fn(final,
-        rate) is the reported row; with --no-sweep, the budget's rate."""
+        of the centre rate (the budget's, or for a checkpoint its profile's) x SWEEP_FACTORS, the best dev
+        score picks the rate (pick_rate), and fn(final, rate) is the reported row; with --no-sweep, the centre."""
         skip = self.skipped(system)
         if skip:
             self.add(cap, system, {"skipped": f"--skip {skip}"})
             return
-        rate, scores = s["lr"], None
+        centre = centre or s["lr"]
+        rate, scores = centre, None
         if self.args.sweep:
             metric, best = SELECT[cap]
             rows = {r: self.attempt(cap, f"{system} [sweep lr={r:g}]", lambda r=r: fn(sweep, r), store=False)
-                    for r in sweep_rates(s["lr"])}
+                    for r in sweep_rates(centre)}
             self.sweeps.setdefault(cap, {})[system] = rows
             scores = {r: row.get(metric) for r, row in rows.items() if row and row.get(metric) is not None}
             if not scores:
                 self.add(cap, system, {"error": "every rate of the sweep failed"})
                 return
-            rate = pick_rate(scores, best, s["lr"])
+            rate = pick_rate(scores, best, centre)
         self.attempt(cap, system, lambda: {"lr": rate, "sweep_dev": scores, **fn(final, rate)})
 
     # ---- shared steps ------------------------------------------------------------------------
-    def nlpkit_run(self, cap, split, s, lr, name, **keys):
-        """Train nlpkit's `cap` task on the split at `lr` with the budget's batch size and max_length (+ keys)."""
+    def nlpkit_run(self, cap, split, s, lr, name, model="tiny", **keys):
+        """Train nlpkit's task of `cap` from `model` on the split at `lr` with the budget's batch size and
+        max_length (+ keys)."""
         settings = {"trainer.epochs": split.epochs, "trainer.batch_size": s["batch_size"], "trainer.lr": lr,
                     "max_length": s["max_length"], **keys}
-        run_dir = self.folder("runs") / f"{name}_{split.name}_lr{lr:g}"
-        trained = nlpkit_side.train(cap, split.train, run_dir, settings, self.threads, self.log)
-        self.split_runs.setdefault((cap, split.name), run_dir)
+        run_dir = self.folder("runs") / f"{name}_{Path(model).name}_{split.name}_lr{lr:g}"
+        trained = nlpkit_side.train(TASK_OF.get(cap, cap), split.train, run_dir, settings, self.threads, self.log,
+                                    model)
+        self.split_runs.setdefault((cap, model, split.name), run_dir)
         return run_dir, trained
 
-    def nlpkit_predicted(self, cap, split, s, lr, texts, name, **keys):
+    def nlpkit_predicted(self, cap, split, s, lr, texts, name, model="tiny", **keys):
         """Train (nlpkit_run), then predict `texts` through the pipeline; on the reported split also what
         `nlpkit evaluate` says (a cross-check of the scorer). Returns (predictions, timing row, evaluate)."""
-        run_dir, trained = self.nlpkit_run(cap, split, s, lr, name, **keys)
+        run_dir, trained = self.nlpkit_run(cap, split, s, lr, name, model, **keys)
         pred = self.child("nlpkit_side:predict", {
-            "task": cap, "run": str(run_dir), "inputs": texts, "batch_size": 64,
+            "task": TASK_OF.get(cap, cap), "run": str(run_dir), "inputs": texts, "batch_size": 64,
             "evaluate": split.scored if split.name == "final" else None}, f"predict_{name}_{split.name}")
         timing = self.timing(split.n_train, split.epochs, trained, pred["predict_s"])
         return pred["predictions"], timing, pred.get("evaluate") or {}
 
-    def reference(self, cap, split, texts, labels, labels_key, max_length):
-        """What a peer must see: the vocabulary of nlpkit's run on this split's training file, nlpkit's token
-        ids of its first CHECK_TEXTS training texts and nlpkit's label set (the run's task_state.json).
-        Without a finished nlpkit run, the same vocabulary build (Tokenizer.build) and the data's labels."""
+    def reference(self, cap, split, texts, labels, labels_key, max_length, model="tiny"):
+        """What a peer must see: the vocabulary of nlpkit's run from `model` on this split's training file,
+        nlpkit's token ids (and segment ids) of its first CHECK_TEXTS training texts (a pair: (text_a,
+        text_b)) and nlpkit's label set (the run's task_state.json). Without a finished nlpkit run, the same
+        vocabulary (Tokenizer.build, or the checkpoint's) and the data's labels."""
         from nlpkit.tokenizer import Tokenizer
 
-        run = self.split_runs.get((cap, split.name))
+        run = self.split_runs.get((cap, model, split.name))
         if run is not None and (Path(run) / "vocab.txt").exists():
             folder, source = Path(run), f"nlpkit run {Path(run).name}"
             state = json.loads((folder / "task_state.json").read_text(encoding="utf-8"))
             labels = raw_labels(state[labels_key], folder)
+        elif model != "tiny":
+            folder, source = Path(model), f"the checkpoint {Path(model).name} (no nlpkit run finished)"
         else:
-            folder = Path(nlpkit_vocab(texts, self.folder(f"vocab_{cap}_{split.name}"))).parent
+            folder = Path(nlpkit_vocab(flat_texts(texts), self.folder(f"vocab_{cap}_{split.name}"))).parent
             source = "Tokenizer.build (no nlpkit run finished)"
         tok = Tokenizer.from_dir(folder)
         check = texts[:CHECK_TEXTS]
-        ids = [tok.encode(t, maxlen=max_length).input_ids for t in check]
-        return {"vocab": str(folder / "vocab.txt"),
-                "check": {"texts": check, "ids": ids, "labels": sorted(map(str, labels)), "source": source}}
+        encoded = [tok.encode(*(t if isinstance(t, (tuple, list)) else (t,)), maxlen=max_length) for t in check]
+        return {"vocab": str(folder / "vocab.txt"), **({"init": model} if model != "tiny" else {}),
+                "check": {"texts": check, "ids": [e.input_ids for e in encoded],
+                          "types": [e.token_type_ids for e in encoded], "labels": sorted(map(str, labels)),
+                          "source": source}}
 
     @staticmethod
     def timing(n_records, epochs, run, predict_s=None):
@@ -454,28 +495,33 @@ class Bench:
         split_data = {sp.name: data(sp) for sp in (sweep, final)}
         s.update(n_train=final.n_train, n_test=len(split_data["final"][2]), n_sweep_train=sweep.n_train)
 
-        for head in heads:
-            def one(sp, lr, head=head):
-                _, texts, gold = split_data[sp.name]
-                pred, timing, own = self.nlpkit_predicted("triples", sp, s, lr, texts, f"triples_{head}",
-                                                          schema=schema, head=head)
-                preds = [[(t["subject"], t["predicate"], t["object"]) for t in p] for p in pred]
-                return {**timing, **scoring.triple_prf(gold, preds), **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
-            self.tuned("triples", f"nlpkit head={head}", one, s, sweep, final)
+        for label, model in self.inits():
+            centre = self.centre("triples", s, model)
+            for head in heads:
+                def one(sp, lr, head=head, model=model):
+                    _, texts, gold = split_data[sp.name]
+                    pred, timing, own = self.nlpkit_predicted("triples", sp, s, lr, texts, f"triples_{head}", model,
+                                                              schema=schema, head=head)
+                    preds = [[(t["subject"], t["predicate"], t["object"]) for t in p] for p in pred]
+                    return {**timing, **scoring.triple_prf(gold, preds),
+                            **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
+                self.tuned("triples", self.named(f"nlpkit head={head}", label), one, s, sweep, final, centre)
+            if model == "tiny" and self.args.init != "tiny":
+                continue  # from scratch, the peer's row is --init tiny's
 
-        def peer(sp, lr):
-            train_texts, _, gold = split_data[sp.name]
-            ref = self.reference("triples", sp, train_texts, {r["predicate"] for r in read_jsonl(schema)},
-                                 "predicates", s["max_length"])
-            out = self.child("casrel:run", {**ref, "train": sp.train, "test": sp.scored, "schema": schema,
-                                            "tiny": tiny, "epochs": sp.epochs, "batch_size": s["batch_size"],
-                                            "lr": lr, "max_length": s["max_length"], "workdir": str(w)},
-                             f"casrel_{sp.name}")
-            preds = [[tuple(t) for t in p] for p in out["predictions"]]
-            return {**self.timing(sp.n_train, sp.epochs, out), **scoring.triple_prf(gold, preds),
-                    "n_train_used": out["n_train_used"], "inputs_checked": out["inputs_checked"],
-                    "n_params": out["n_params"]}
-        self.tuned("triples", "bert4torch CasRel", peer, s, sweep, final)
+            def peer(sp, lr, model=model):
+                train_texts, _, gold = split_data[sp.name]
+                ref = self.reference("triples", sp, train_texts, {r["predicate"] for r in read_jsonl(schema)},
+                                     "predicates", s["max_length"], model)
+                out = self.child("casrel:run", {**ref, "train": sp.train, "test": sp.scored, "schema": schema,
+                                                "tiny": tiny, "epochs": sp.epochs, "batch_size": s["batch_size"],
+                                                "lr": lr, "max_length": s["max_length"], "workdir": str(w)},
+                                 f"casrel_{Path(model).name}_{sp.name}")
+                preds = [[tuple(t) for t in p] for p in out["predictions"]]
+                return {**self.timing(sp.n_train, sp.epochs, out), **scoring.triple_prf(gold, preds),
+                        "n_train_used": out["n_train_used"], "inputs_checked": out["inputs_checked"],
+                        "n_params": out["n_params"]}
+            self.tuned("triples", self.named("bert4torch CasRel", label), peer, s, sweep, final, centre)
 
     # ---- ner ----------------------------------------------------------------------------------
     def ner(self):
@@ -493,31 +539,43 @@ class Bench:
         split_data = {sp.name: data(sp) for sp in (sweep, final)}
         s.update(n_train=final.n_train, n_test=len(split_data["final"][1]), n_sweep_train=sweep.n_train)
 
-        for head in heads:
-            def one(sp, lr, head=head):
-                _, texts, gold = split_data[sp.name]
-                pred, timing, own = self.nlpkit_predicted("ner", sp, s, lr, texts, f"ner_{head}", head=head)
-                preds = [[(e["start"], e["end"], e["type"]) for e in p] for p in pred]
-                return {**timing, **scoring.ner_seqeval(texts, gold, preds),
-                        **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
-            self.tuned("ner", f"nlpkit head={head}", one, s, sweep, final)
+        for label, model in self.inits():
+            centre = self.centre("ner", s, model)
+            for head in heads:
+                def one(sp, lr, head=head, model=model):
+                    _, texts, gold = split_data[sp.name]
+                    pred, timing, own = self.nlpkit_predicted("ner", sp, s, lr, texts, f"ner_{head}", model, head=head)
+                    preds = [[(e["start"], e["end"], e["type"]) for e in p] for p in pred]
+                    return {**timing, **scoring.ner_seqeval(texts, gold, preds),
+                            **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
+                self.tuned("ner", self.named(f"nlpkit head={head}", label), one, s, sweep, final, centre)
+            if model == "tiny" and self.args.init != "tiny":
+                continue  # from scratch, the peers' rows are --init tiny's
+            for target, system in self.ner_peers(model):
+                def peer(sp, lr, target=target, model=model):
+                    train_texts, texts, gold = split_data[sp.name]
+                    types = {t for _, spans in read_bio(sp.train) for *_, t in spans}
+                    ref = self.reference("ner", sp, train_texts, types, "types", s["max_length"], model)
+                    out = self.child(target, {**ref, "train": sp.train, "test": sp.scored, "tiny": tiny,
+                                              "epochs": sp.epochs, "batch_size": s["batch_size"], "lr": lr,
+                                              "max_length": s["max_length"], "workdir": str(w)},
+                                     f"{target.split(':')[0]}_{Path(model).name}_{sp.name}")
+                    preds = [[tuple(e) for e in p] for p in out["predictions"]]
+                    return {**self.timing(sp.n_train, sp.epochs, out), **scoring.ner_seqeval(texts, gold, preds),
+                            "inputs_checked": out["inputs_checked"], "n_params": out["n_params"]}
+                self.tuned("ner", self.named(system, label), peer, s, sweep, final, centre)
 
-        def peer(sp, lr):
-            train_texts, texts, gold = split_data[sp.name]
-            types = {t for _, spans in read_bio(sp.train) for *_, t in spans}
-            ref = self.reference("ner", sp, train_texts, types, "types", s["max_length"])
-            out = self.child("ner_crf:run", {**ref, "train": sp.train, "test": sp.scored, "tiny": tiny,
-                                             "epochs": sp.epochs, "batch_size": s["batch_size"], "lr": lr,
-                                             "max_length": s["max_length"], "workdir": str(w)}, f"ner_crf_{sp.name}")
-            preds = [[tuple(e) for e in p] for p in out["predictions"]]
-            return {**self.timing(sp.n_train, sp.epochs, out), **scoring.ner_seqeval(texts, gold, preds),
-                    "inputs_checked": out["inputs_checked"], "n_params": out["n_params"]}
-        self.tuned("ner", "bert4torch BERT+CRF", peer, s, sweep, final)
+    def ner_peers(self, model):
+        """(runner, system) of the ner peers: bert4torch's BERT+CRF example; from a checkpoint also the
+        transformers token-classification example (run_ner.py) on it."""
+        peers = [("ner_crf:run", "bert4torch BERT+CRF")]
+        return peers if model == "tiny" else [("hf_ner:run", "transformers Trainer")] + peers
 
     # ---- classify -----------------------------------------------------------------------------
-    def classify(self):
-        d, w = self.data / "reviews", self.folder("classify")
-        s, sweep, final = self.splits("classify", first_lines, w, {
+    def classify(self, cap="classify"):
+        """Texts (reviews, ChnSentiCorp hotel) or pairs (LCQMC): nlpkit next to the Trainer, per starting point."""
+        d, w = self.data / CLASSIFY_DATA[cap], self.folder(cap)
+        s, sweep, final = self.splits(cap, first_lines, w, {
             "train": d / "train.tsv", "dev": d / "dev.tsv", "test": d / "test.tsv"})
         tiny = s["tiny"] = nlpkit_side.tiny_size("classify")
 
@@ -528,24 +586,37 @@ class Bench:
         split_data = {sp.name: data(sp) for sp in (sweep, final)}
         s.update(n_train=final.n_train, n_test=len(split_data["final"][1]), n_sweep_train=sweep.n_train)
 
-        def ours(sp, lr):
-            _, texts, gold = split_data[sp.name]
-            pred, timing, own = self.nlpkit_predicted("classify", sp, s, lr, texts, "classify")
-            return {**timing, **scoring.accuracy_macro_f1(gold, [p["label"] for p in pred]),
-                    **({"nlpkit_evaluate_accuracy": own["accuracy"]} if own else {})}
-        self.tuned("classify", "nlpkit", ours, s, sweep, final)
+        def inputs(texts):  # what the pipeline takes: a text, or a pair as a record
+            return [{"text_a": t[0], "text_b": t[1]} if isinstance(t, (tuple, list)) else t for t in texts]
 
-        def peer(sp, lr):
-            train_rows, _, gold = split_data[sp.name]
-            ref = self.reference("classify", sp, [t for t, _ in train_rows], {y for _, y in train_rows}, "labels",
-                                 s["max_length"])
-            out = self.child("hf_classify:run", {**ref, "train": sp.train, "test": sp.scored, "tiny": tiny,
-                                                 "epochs": sp.epochs, "batch_size": s["batch_size"], "lr": lr,
-                                                 "max_length": s["max_length"], "workdir": str(w)},
-                             f"hf_classify_{sp.name}")
-            return {**self.timing(sp.n_train, sp.epochs, out), **scoring.accuracy_macro_f1(gold, out["predictions"]),
-                    "inputs_checked": out["inputs_checked"], "n_params": out["n_params"]}
-        self.tuned("classify", "transformers Trainer", peer, s, sweep, final)
+        for label, model in self.inits():
+            def ours(sp, lr, model=model):
+                _, texts, gold = split_data[sp.name]
+                pred, timing, own = self.nlpkit_predicted(cap, sp, s, lr, inputs(texts), cap, model)
+                return {**timing, **scoring.accuracy_macro_f1(gold, [p["label"] for p in pred]),
+                        **({"nlpkit_evaluate_accuracy": own["accuracy"]} if own else {})}
+            centre = self.centre(cap, s, model)
+            self.tuned(cap, self.named("nlpkit", label), ours, s, sweep, final, centre)
+
+            def peer(sp, lr, model=model):
+                train_rows, _, gold = split_data[sp.name]
+                ref = self.reference(cap, sp, [t for t, _ in train_rows], {y for _, y in train_rows}, "labels",
+                                     s["max_length"], model)
+                out = self.child("hf_classify:run", {**ref, "train": sp.train, "test": sp.scored, "tiny": tiny,
+                                                     "epochs": sp.epochs, "batch_size": s["batch_size"], "lr": lr,
+                                                     "max_length": s["max_length"], "workdir": str(w)},
+                                 f"hf_classify_{cap}_{label}_{sp.name}")
+                return {**self.timing(sp.n_train, sp.epochs, out),
+                        **scoring.accuracy_macro_f1(gold, out["predictions"]),
+                        "inputs_checked": out["inputs_checked"], "n_params": out["n_params"]}
+            if model != "tiny" or self.args.init == "tiny":  # from scratch, the peer's row is --init tiny's
+                self.tuned(cap, self.named("transformers Trainer", label), peer, s, sweep, final, centre)
+
+    def classify_hotel(self):
+        self.classify("classify_hotel")
+
+    def classify_lcqmc(self):
+        self.classify("classify_lcqmc")
 
     # ---- cond_lm ------------------------------------------------------------------------------
     def cond_lm(self):
@@ -707,6 +778,8 @@ SHOWN = {
     "triples": ("precision", "recall", "f1", "nlpkit_evaluate_f1"),
     "ner": ("precision", "recall", "f1", "nlpkit_evaluate_f1"),
     "classify": ("accuracy", "macro_f1"),
+    "classify_hotel": ("accuracy", "macro_f1"),
+    "classify_lcqmc": ("accuracy", "macro_f1"),
     "cond_lm": ("perplexity", "cond_accuracy_likelihood", "gen_cond_accuracy", "distinct_2", "gen_empty"),
     "jose": ("knn_accuracy",),
     "wordcount": ("seconds", "exact", "speedup_vs_loop"),
@@ -780,6 +853,11 @@ def main(argv=None):
                     help="leave out the systems whose name contains TEXT (repeatable), e.g. --skip gplinker")
     ap.add_argument("--no-sweep", dest="sweep", action="store_false",
                     help="train every system at the budget's rate instead of picking it by the dev sweep")
+    ap.add_argument("--init", choices=("tiny", "pretrained"), default="tiny",
+                    help="tiny: every system from a random tiny model; pretrained: from each --checkpoints "
+                         "folder (nlpkit and the peers), plus nlpkit's tiny model from scratch at the same budget")
+    ap.add_argument("--checkpoints", default="albert-tiny-chinese",
+                    help="--init pretrained: comma-separated folders under $NLPKIT_CACHE/models (real_models.py)")
     ap.add_argument("--jose-bin", help="the original JoSE C program (built by you), to run it too")
     ap.add_argument("--data", default=str(SCRIPTS.parent / "data" / "real"), help="real_data.py's output folder")
     ap.add_argument("--workdir", help="keep runs, logs and subsets here (default: a temporary folder, removed)")
@@ -789,11 +867,16 @@ def main(argv=None):
     if unknown:
         ap.error(f"unknown capability {unknown[0]!r}; choose from {', '.join(CAPABILITIES)}")
     needed = {"triples": "duie/train.jsonl", "ner": "peoples_daily/ner/train.txt", "classify": "reviews/train.tsv",
+              "classify_hotel": "chnsenticorp/train.tsv", "classify_lcqmc": "lcqmc/train.tsv",
               "cond_lm": "reviews/train.tsv", "jose": "reviews/train.tsv", "wordcount": "peoples_daily/text.txt"}
     missing = [needed[c] for c in only if not (Path(args.data) / needed[c]).exists()]
     if missing:
         ap.error(f"{args.data}/{missing[0]} not found: run `python scripts/real_data.py` first")
 
+    if args.init == "pretrained":
+        absent = [n for n in args.checkpoints.split(",") if not (MODELS / n / "config.json").exists()]
+        if absent:
+            ap.error(f"{MODELS / absent[0]} not found: run `python scripts/real_models.py` first")
     bench = Bench(args)
     start, load = time.perf_counter(), os.getloadavg()[0]
     say(f"budget {args.budget}, threads {args.threads}, capabilities {','.join(only)}; work folder {bench.work} "
@@ -807,7 +890,9 @@ def main(argv=None):
             say(f"some systems failed: runs and log kept in {bench.work}")
         elif not args.workdir:
             shutil.rmtree(bench.work, ignore_errors=True)
-    summary = {"bench": "real", "budget": args.budget, "threads": args.threads, "cpu_count": os.cpu_count(),
+    summary = {"bench": "real", "budget": args.budget, "init": args.init,
+               "checkpoints": args.checkpoints if args.init == "pretrained" else None,
+               "threads": args.threads, "cpu_count": os.cpu_count(),
                "load_avg_1min_start": round(load, 2), "load_avg_1min_end": round(os.getloadavg()[0], 2),
                "total_s": round(time.perf_counter() - start, 1), "nlpkit_commit": git_commit(),
                "versions": versions(), "python": sys.version.split()[0], "sweep": args.sweep,

@@ -19,9 +19,11 @@ NLPKIT = [sys.executable, "-m", "nlpkit"]
 
 
 # ---- parent side: the CLI -----------------------------------------------------------------------
-def config_keys(task):
-    """{key: (default text, [choices] or None)} from `nlpkit config task=TASK`; {} if the task is unknown."""
-    proc = subprocess.run([*NLPKIT, "config", f"task={task}"], capture_output=True, text=True, env=env_threads(1))
+def config_keys(task, model="tiny"):
+    """{key: (default text, [choices] or None)} from `nlpkit config task=TASK model=MODEL` (the profile a
+    user gets for that model); {} if the task is unknown."""
+    proc = subprocess.run([*NLPKIT, "config", f"task={task}", f"model={model}"], capture_output=True, text=True,
+                          env=env_threads(1))
     if proc.returncode != 0:
         return {}
     keys = {}
@@ -64,10 +66,11 @@ def _run(cmd, threads, log):
     return proc.stdout, time.perf_counter() - t0
 
 
-def train(task, train_path, out_dir, settings, threads, log):
-    """Train a tiny nlpkit run. settings: other config keys (trainer.epochs=..., head=..., ...).
-    Returns {"train_s" (metrics.json's train_seconds), "wall_s" (the whole command), "metrics"}."""
-    cmd = [*NLPKIT, "train", f"task={task}", f"data.train={train_path}", "model=tiny", f"output_dir={out_dir}",
+def train(task, train_path, out_dir, settings, threads, log, model="tiny"):
+    """Train an nlpkit run from `model` (tiny, or a checkpoint folder). settings: other config keys
+    (trainer.epochs=..., head=..., ...). Returns {"train_s" (metrics.json's train_seconds), "wall_s" (the
+    whole command), "metrics"}."""
+    cmd = [*NLPKIT, "train", f"task={task}", f"data.train={train_path}", f"model={model}", f"output_dir={out_dir}",
            "overwrite=true", "trainer.progress=false", "data.cache=false",
            *[f"{k}={v}" for k, v in settings.items()]]
     _, wall = _run(cmd, threads, log)
