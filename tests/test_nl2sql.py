@@ -155,3 +155,25 @@ def test_predict_writes_tableqa_lines(run, tmp_path, capsys):
     # the predictions are themselves a TableQA file: evaluating them against the gold agrees
     agree = sum(p["sql"]["sel"] == g["sql"]["sel"] for p, g in zip(lines, gold)) / len(gold)
     assert agree >= 0.8
+
+
+def test_what_encoding_cuts_is_said_once_per_run():
+    """No silent truncation: questions longer than max_question_length and headers cut to fit are counted
+    in one warning line each, naming the key to raise."""
+    from nlpkit.config import build_config
+    from nlpkit.tokenizer import Tokenizer
+
+    task = TASK(build_config(TASK, ["max_question_length=6", "max_header_length=2"]))
+    records = task.read(TASK.sample_path("dev"))[:20]
+    task.tokenizer = Tokenizer.build(list(task.texts(records)))
+    lengths = [len(task.tokenizer.token_ids(r["question"])) for r in records]
+    with pytest.warns(UserWarning) as seen:
+        assert task.training_records(records) == records
+        task.training_records(records)
+    lines = [str(w.message) for w in seen]
+    assert lines[0] == (f"nl2sql: {sum(n > 6 for n in lengths)} of 20 training questions longer than "
+                        "max_question_length=6 tokens were cut to it (raise max_question_length to keep more; "
+                        "said once per run)")
+    assert lines[1].startswith("nl2sql: ") and "training questions' table headers longer than max_header_length=2" \
+        in lines[1] and lines[1].endswith("(raise max_header_length, or max_length for a wide table; said once per run)")
+    assert len(lines) == 2

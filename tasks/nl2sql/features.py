@@ -65,11 +65,24 @@ def encode(record, table, values, header_ids, tokenizer, lengths, with_labels=Tr
 
 def _fit_headers(headers, used, lengths, table):
     """Truncate header tokens so that every column fits within max_length."""
-    budget = lengths.total - used - 2 * len(headers)
-    if budget < len(headers):
+    if lengths.total - used - 2 * len(headers) < len(headers):
         raise NlpkitError(f"table '{table.id}' has {len(headers)} columns: too many for max_length={lengths.total}")
-    limit = min(lengths.header, budget // len(headers)) if headers else 0
+    limit = _header_limit(headers, used, lengths)
     return [h[:limit] for h in headers]
+
+
+def _header_limit(headers, used, lengths):
+    """Tokens each header keeps: max_header_length, fewer when the columns would not fit max_length."""
+    budget = lengths.total - used - 2 * len(headers)
+    return max(0, min(lengths.header, budget // len(headers))) if headers else 0
+
+
+def cuts(question_tokens, headers, lengths):
+    """(the question is cut, a header is cut) when a question of `question_tokens` tokens is encoded
+    with a table whose headers have the token ids `headers`."""
+    used = min(question_tokens, lengths.question) + 2
+    limit = _header_limit(headers, used, lengths)
+    return question_tokens > lengths.question, any(len(h) > limit for h in headers)
 
 
 def value_spans(sql, question, table):

@@ -3,19 +3,30 @@ import hashlib
 import json
 from pathlib import Path
 
-import torch
-
-from nlpkit.data import check_file, write_jsonl
+from nlpkit.data import check_file
 from nlpkit.errors import NlpkitError
+from nlpkit.inference import to_device, warn_cut
 from nlpkit.task import BertTask
 
 from . import features
 from .config import PRETRAINED, TINY, NL2SQLConfig
-from .decoding import decode, value_tags
-from .metrics import score
+from .decoding import decode
+from .decoding import value_tags as value_tags_of
+from .metrics import score as score_queries
 from .model import NL2SQLModel, nl2sql_loss
 from .reader import database_from_dicts, find_tables, open_database, read_questions
 from .sql import render
+
+
+def warn_cuts(task, records, what):
+    """Say once per run how many questions, and how many questions' column headers, encoding cuts."""
+    lengths, tok = task._lengths, task.tokenizer
+    found = [features.cuts(len(tok.token_ids(r["question"])), task._header_ids(*task._table(r)), lengths)
+             for r in records]
+    warn_cut(task, f"{what}questions", sum(q for q, _ in found), len(records), "max_question_length",
+             lengths.question)
+    warn_cut(task, f"{what}questions' table headers", sum(h for _, h in found), len(records), "max_header_length",
+             lengths.header, "raise max_header_length, or max_length for a wide table")
 
 
 class NL2SQLTask(BertTask):
@@ -105,7 +116,7 @@ class NL2SQLTask(BertTask):
         return self._features[key]
 
     def collate(self, feats):
-        """Training batches (inference batches come from _infer, without word dropout)."""
+        """Training batches (inference batches come from predict_batch, without word dropout)."""
         return features.collate(feats, self.tokenizer, self.cfg.word_dropout)
 
     # ---- model -----------------------------------------------------------------------------
@@ -115,52 +126,50 @@ class NL2SQLTask(BertTask):
     def loss(self, model, batch):
         return nl2sql_loss(model(batch), batch)
 
+    def training_records(self, records):
+        """The training records as they are; says once what encoding cuts of them (questions, headers)."""
+        warn_cuts(self, records, "training ")
+        return records
+
     # ---- inference -------------------------------------------------------------------------
-    @torch.no_grad()
-    def _infer(self, model, records, snap_values=None):
-        """Per record: the predicted query, its value spans and tags, and the encoded question."""
+    def predict_batch(self, model, records, snap_values=None, value_tags=False, **options):
+        """{"sql", "params", "query" (TableQA dict), "value_spans" (question character spans of the
+        condition values), "rows"} per record; rows come from the read-only connection. `value_tags`
+        (evaluate): also the BIO tags of the value-tagging head per question token."""
         snap_values = self.cfg.snap_values if snap_values is None else snap_values
-        device = next(model.parameters()).device
-        size = self.cfg.trainer.eval_batch_size
+        warn_cuts(self, records, "")
+        feats = [self._inference_features(r) for r in records]
+        out = model(to_device(features.collate(feats, self.tokenizer), model))
         results = []
-        for start in range(0, len(records), size):
-            chunk = records[start:start + size]
-            feats = [self._inference_features(r) for r in chunk]
-            batch = {k: v.to(device) for k, v in features.collate(feats, self.tokenizer).items()}
-            out = model(batch)
-            for b, (r, f) in enumerate(zip(chunk, feats)):
-                db, table = self._table(r)
-                query, spans = decode(out, b, f["offsets"], r["question"], table,
-                                      lambda j: db.values(table.id, j), snap_values)
-                results.append({"query": query, "spans": spans, "offsets": f["offsets"],
-                                "tags": value_tags(out, b, len(f["offsets"]))})
+        for b, (r, f) in enumerate(zip(records, feats)):
+            db, table = self._table(r)
+            query, spans = decode(out, b, f["offsets"], r["question"], table, lambda j: db.values(table.id, j),
+                                  snap_values)
+            sql, params = render(query, table)
+            results.append({"sql": sql, "params": params, "query": query, "value_spans": spans,
+                            "rows": [list(row) for row in db.execute(sql, params)],
+                            **({"value_tags": value_tags_of(out, b, len(f["offsets"]))} if value_tags else {})})
         return results
 
-    def predict(self, model, records, snap_values=None, **options):
-        """{"sql", "params", "query" (TableQA dict), "value_spans" (question character spans of the
-        condition values), "rows"} per record; rows come from the read-only connection."""
-        out = []
-        for r, res in zip(records, self._infer(model, records, snap_values)):
-            db, table = self._table(r)
-            sql, params = render(res["query"], table)
-            out.append({"sql": sql, "params": params, "query": res["query"], "value_spans": res["spans"],
-                        "rows": [list(row) for row in db.execute(sql, params)]})
-        return out
-
-    def evaluate(self, model, records, snap_values=None, **options):
+    def evaluate(self, model, records, **options):
+        """Logic-form, execution and per-part accuracies, value-tagging F1 (metrics.score); the gold
+        queries are checked before anything runs."""
         missing = [r for r in records if r.get("sql") is None]
         if missing:
             raise NlpkitError(f"evaluate needs gold queries: question '{missing[0]['question']}' has no 'sql'")
+        return super().evaluate(model, records, value_tags=True, **options)
+
+    def score(self, records, predictions):
         items = []
-        for r, res in zip(records, self._infer(model, records, snap_values)):
+        for r, p in zip(records, predictions):
             db, table = self._table(r)
-            items.append({"pred": res["query"], "gold": r["sql"], "table": table, "db": db, "table_id": table.id,
-                          "pred_tags": res["tags"],
-                          "gold_tags": features.gold_tags(r["sql"], r["question"], res["offsets"], table)})
-        if self.cfg.eval_output:
-            write_jsonl(self.cfg.eval_output, [{"table_id": r["table_id"], "question": r["question"], "sql": r["sql"],
-                                               "pred": it["pred"]} for r, it in zip(records, items)])
-        return score(items)
+            offsets = self._inference_features(r)["offsets"]
+            items.append({"pred": p["query"], "gold": r["sql"], "table": table, "db": db, "table_id": table.id,
+                          "pred_tags": p["value_tags"],
+                          "gold_tags": features.gold_tags(r["sql"], r["question"], offsets, table)})
+        rows = [{"table_id": r["table_id"], "question": r["question"], "sql": r["sql"], "pred": p["query"]}
+                for r, p in zip(records, predictions)]
+        return score_queries(items), rows
 
     def output_rows(self, records, predictions):
         """TableQA lines: the predicted `sql` dict, plus the SQL text and its parameters."""
