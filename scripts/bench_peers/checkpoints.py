@@ -72,8 +72,7 @@ def b4t_mapping(path, cfg):
     from bert4torch.models.bert import BERT
     from bert4torch.snippets import load_checkpoint
 
-    keys = load_checkpoint(str(weights(path))).keys()
-    if cfg["model_type"] != "bert" or any(k.startswith("bert.") for k in keys):
+    if cfg["model_type"] != "bert" or any(k.startswith("bert.") for k in load_checkpoint(str(weights(path)))):
         return None
     shape = SimpleNamespace(num_hidden_layers=cfg["num_hidden_layers"], hidden_size=cfg["hidden_size"],
                             embedding_size=cfg.get("embedding_size", cfg["hidden_size"]))
@@ -110,6 +109,7 @@ def b4t_load_check(init, workdir):
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
     path = folder(init)
     config_path, cfg = b4t_config(path, Path(workdir) / "load_check")
     mapping = b4t_mapping(path, cfg)

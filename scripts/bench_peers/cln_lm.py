@@ -21,12 +21,15 @@ between the two labels on dev pieces.
 import json
 import math
 
+from .checkpoints import InitRefused
 from .common import Clock, PositionCounter, check_inputs, read_tsv, setup, vocab_size, write_bert_config
 
 SEPS, STRIPS = "\n。！？!?；;，, ", "；;，, "
 
 
 def run(spec):
+    if spec.get("init"):  # not built: refuse rather than train a random model under a checkpoint's name
+        raise InitRefused(f"init={spec['init']}: the conditional LM peer runs from a random tiny model only")
     torch = setup(spec)
     from torch import nn, optim
     from torch.utils.data import DataLoader

@@ -161,13 +161,13 @@ class InputMismatch(Exception):
 def check_inputs(spec, peer_ids, peer_labels):
     """Stop unless the peer tokenises the check texts to nlpkit's ids and has nlpkit's label set.
 
-    spec["check"] = {"texts", "ids", "labels", "source"} (+ "type_ids") from the parent: nlpkit's
+    spec["check"] = {"texts", "ids", "labels", "source"} (+ "type_ids" or "types") from the parent: nlpkit's
     tokenizer of the run trained on the same file (reference_encodings). A text is a string or a pair
     [text_a, text_b]; peer_ids(text) -> what the peer's own code feeds its model: the token ids, or a
     mapping with "input_ids" (+ "token_type_ids"). With reference "type_ids", the type ids are compared
     too; a peer that feeds none matches only all-zero ones (a single text, never a pair)."""
     ref = spec["check"]
-    type_ids = ref.get("type_ids") or [None] * len(ref["ids"])
+    type_ids = ref.get("type_ids", ref.get("types")) or [None] * len(ref["ids"])  # bench_real names them "types"
     for n, (text, want, want_types) in enumerate(zip(ref["texts"], ref["ids"], type_ids), start=1):
         fed = peer_ids(tuple(text) if isinstance(text, list) else text)
         got = fed["input_ids"] if hasattr(fed, "keys") else fed
@@ -181,7 +181,7 @@ def check_inputs(spec, peer_ids, peer_labels):
     if ours != theirs:
         raise InputMismatch(f"label sets differ: peer {theirs[:8]} vs nlpkit {ours[:8]}")
     return {"texts_checked": len(ref["texts"]), "labels_checked": len(ours), "reference": ref.get("source"),
-            "type_ids_checked": ref.get("type_ids") is not None}
+            "type_ids_checked": any(t is not None for t in type_ids)}
 
 
 def _shown(text):
