@@ -65,6 +65,27 @@ def test_resume_equals_uninterrupted_run(tmp_path, interrupt_at, extra):
     assert trace(part) == trace(full) and len([r for r in trace(full) if r[1] is not None]) == 15
 
 
+def test_the_plan_reads_the_resume_point_before_anything_is_written(tmp_path):
+    """plan_training is the one stage that reads what a run starts from (the resume point's counters,
+    tokenizer and task state, the data): a broken point is refused before the run writes a byte."""
+    from nlpkit.tokenizer import Tokenizer
+    from nlpkit.training.plan import plan_training
+
+    data = small_tsv(tmp_path, n=24)  # 3 steps an epoch: the point is saved at step 2, the 3rd batch fails
+    part = tmp_path / "part"
+    _run_interrupted(_cfg(part, data, "trainer.save_every_steps=2"), 2)
+    cfg = _cfg(part, data, "trainer.save_every_steps=2", "resume=true")
+    run = plan_training(Seq2Seq(cfg), cfg)
+    assert (run.point.state.step, run.point.state.batch) == (2, 2) and run.tokenizer is run.point.tokenizer
+    assert run.tokenizer.vocab == Tokenizer.from_dir(part / "resume").vocab and len(run.train) == 24 and run.dev is None
+
+    (part / "resume" / "tokenizer.json").write_text("{not json", encoding="utf-8")
+    files = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in part.rglob("*") if p.is_file()}
+    with pytest.raises(NlpkitError, match="tokenizer.json"):
+        train_task(Seq2Seq(cfg), cfg)
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in part.rglob("*") if p.is_file()} == files
+
+
 def test_grad_accumulation_and_max_steps(tmp_path):
     data = small_tsv(tmp_path)
     cfg = _cfg(tmp_path / "acc", data, "trainer.grad_accum=2", "trainer.max_steps=4")
