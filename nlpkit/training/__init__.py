@@ -8,8 +8,10 @@ A run's data flows one way through the modules, each owning one concern:
     accelerator  accelerate's Accelerator for the run
     encode       the task's tokenizer and learnt state, then the records encoded (and cached)
     batches      the length-grouped batches each process draws, and the run's length in steps
-    trainer      model, AdamW, schedule and EMA (optim), the steps of the loop, evaluation, saving
-    resume       resume points: the loop's counters, written and read back
+    optim        AdamW, the learning-rate schedules (with warmup), the EMA of the weights
+    trainer      what the steps share (model, optimizer, counters, log) and the steps: backward,
+                 optimizer step, evaluate and keep the best, resume point, finish
+    resume       resume points: the loop's counters and random streams, written and read back
     loop         `train_task`: the page that strings the above together and loops
 
 Batches are sharded across processes by our own sampler (every process draws the same permutation
