@@ -157,12 +157,11 @@ def test_what_training_and_predicting_cut_is_said_once():
         task.training_records([long_q, short])  # said once per run
     lines = [str(w.message) for w in seen]
     assert lines == [
-        "reading: 1 of 2 training questions longer than max_question_length=4 tokens were cut to it "
-        "(raise max_question_length to keep more; said once per run)",
-        "reading: 1 of 2 training answers longer than max_target_length=2 tokens were cut to it "
-        "(raise max_target_length to keep more; said once per run)",
-        "reading: 1 of 2 training passages longer than max_passage_length=8 tokens were cut to it "
-        "(window.train=true trains on all their windows; said once per run)"]
+        "reading: 1 of 2 training questions were cut to 4 tokens (raise max_question_length to keep more; "
+        "said once per run)",
+        "reading: 1 of 2 training answers were cut to 2 tokens (raise max_target_length to keep more; said once per run)",
+        "reading: 1 of 2 training passages were cut to 8 tokens (window.train=true trains on all their windows; "
+        "said once per run)"]
     windowed = Reading(build_config(Reading, ["max_question_length=8", "window.train=true"]))
     windowed.tokenizer = task.tokenizer
     import warnings

@@ -7,6 +7,7 @@ from nlpkit import pipeline
 from nlpkit.cli import main
 from nlpkit.config import build_config
 from nlpkit.errors import DataError, NlpkitError
+from nlpkit.generation import decode_config
 from nlpkit.metrics import rouge_l
 from nlpkit.registry import get_task_class
 
@@ -84,7 +85,7 @@ def test_prompt_leaves_room_for_the_calls_max_new_tokens(run):
     titler = pipeline("seq2seq", model=str(run))
     task, long_source = titler.task, {"src": "电池寿命估计" * 100}
     for new in (32, 100):
-        prompt = task._prompt(long_source, task._decode_config({"max_new_tokens": new}))
+        prompt = task._prompt(long_source, decode_config(task.cfg.decode, {"max_new_tokens": new}))
         assert len(prompt) == task.cfg.max_length - new - 1
 
 
@@ -139,3 +140,25 @@ def test_readers(tmp_path):
     broken.write_text('{"title": "标题", "abst": "摘要"}\n{"title": \n', encoding="utf-8")
     with pytest.raises(DataError, match=r"c.jsonl:2: invalid JSON"):
         task.read(broken)
+
+
+def test_cut_sources_and_targets_are_said_once_per_run():
+    """No silent truncation: training says how many targets (max_target_length) and sources it cuts,
+    predicting how many sources it cuts to what max_length leaves beside decode.max_new_tokens."""
+    from nlpkit.tokenizer import Tokenizer
+
+    task = Seq2Seq(build_config(Seq2Seq, ["max_length=24", "max_target_length=4", "decode.max_new_tokens=4"]))
+    long, short = {"src": "电池寿命估计" * 5, "tgt": "电池寿命估计"}, {"src": "电池", "tgt": "寿命"}
+    task.tokenizer = Tokenizer.build([long["src"]])
+    with pytest.warns(UserWarning) as seen:
+        assert task.training_records([long, short]) == [long, short]
+        predicted = task.predict(task.build_model("tiny"), [long, short, long])
+        task.predict(task.build_model("tiny"), [long])
+    assert len(predicted) == 3
+    assert [str(w.message) for w in seen] == [
+        "seq2seq: 1 of 2 training targets were cut to 4 tokens (raise max_target_length to keep more; "
+        "said once per run)",
+        "seq2seq: 1 of 2 training sources were cut to 24 - 3 - their target's tokens (raise max_length to keep "
+        "more; said once per run)",
+        "seq2seq: 2 of 3 sources were cut to 17 tokens (max_length - decode.max_new_tokens - 3; raise max_length "
+        "or lower decode.max_new_tokens to keep more; said once per run)"]

@@ -23,10 +23,11 @@ def warn_cuts(task, records, what):
     lengths, tok = task._lengths, task.tokenizer
     found = [features.cuts(len(tok.token_ids(r["question"])), task._header_ids(*task._table(r)), lengths)
              for r in records]
-    warn_cut(task, f"{what}questions", sum(q for q, _ in found), len(records), "max_question_length",
-             lengths.question)
-    warn_cut(task, f"{what}questions' table headers", sum(h for _, h in found), len(records), "max_header_length",
-             lengths.header, "raise max_header_length, or max_length for a wide table")
+    warn_cut(task, f"{what}questions", sum(q for q, _ in found), len(records), lengths.question,
+             "max_question_length")
+    warn_cut(task, f"{what}questions' table headers", sum(h for _, h in found), len(records), lengths.header,
+             "max_header_length", "at most: a wide table gets fewer within max_length; raise max_header_length or "
+             "max_length to keep more")
 
 
 class NL2SQLTask(BertTask):

@@ -104,14 +104,14 @@ class ReadingTask(BertTask):
         tok, cfg = self.tokenizer, self.cfg
         questions = [len(tok.token_ids(r["question"])) for r in records]
         warn_cut(self, "training questions", sum(n > cfg.max_question_length for n in questions), len(records),
-                 "max_question_length", cfg.max_question_length)
+                 cfg.max_question_length, "max_question_length")
         answers = [min(len(tok.token_ids(g)) for g in golds) for golds in map(gold_answers, records) if golds]
         warn_cut(self, "training answers", sum(n > cfg.max_target_length for n in answers), len(answers),
-                 "max_target_length", cfg.max_target_length)
+                 cfg.max_target_length, "max_target_length")
         if not cfg.window.train:
             passages = [len(tok.token_ids(p["passage"])) for r in records for p in r["passages"]]
             warn_cut(self, "training passages", sum(n > cfg.max_passage_length for n in passages), len(passages),
-                     "max_passage_length", cfg.max_passage_length, "window.train=true trains on all their windows")
+                     cfg.max_passage_length, "max_passage_length", "window.train=true trains on all their windows")
         return records
 
     def _encode_passages(self, record):
@@ -188,7 +188,7 @@ class ReadingTask(BertTask):
         config = decode_config(self.cfg.decode, options, kind=ReadingDecode, skip=self.call_extras)
         tok = self.tokenizer
         cut = sum(len(tok.token_ids(r["question"])) > self.cfg.max_question_length for r in records)
-        warn_cut(self, "questions", cut, len(records), "max_question_length", self.cfg.max_question_length)
+        warn_cut(self, "questions", cut, len(records), self.cfg.max_question_length, "max_question_length")
         answers = answer_questions(
             model, [[(prompt, ids) for _, prompt, ids, _ in w] for w in windows],
             sep_id=tok.sep_id, pad_id=tok.pad_id, max_len=config.max_new_tokens, mode=config.mode,

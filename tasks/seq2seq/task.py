@@ -1,12 +1,10 @@
 """UniLM seq2seq: `[CLS] source [SEP] target [SEP]` on one BERT, segment 0/1, loss on the target."""
 from pathlib import Path
 
-import torch
-from omegaconf import OmegaConf
-
-from nlpkit.config import DecodeConfig
-from nlpkit.data import check_file, iter_lines, iter_tsv_pairs, pad, read_json_lines, write_jsonl
+from nlpkit.data import check_file, iter_lines, iter_tsv_pairs, pad, read_json_lines
 from nlpkit.errors import DataError, NlpkitError
+from nlpkit.generation import decode_config
+from nlpkit.inference import warn_cut
 from nlpkit.metrics import text_generation_scores
 from nlpkit.model.lm import BertLM, lm_loss
 from nlpkit.task import BertTask
@@ -82,6 +80,17 @@ class Seq2SeqTask(BertTask):
             yield r.get("tgt", "")
 
     # ---- encoding --------------------------------------------------------------------------
+    def training_records(self, records):
+        """The training records as they are; says once per run how many targets (max_target_length) and
+        sources (what max_length leaves beside the target) encoding cuts."""
+        tok, cfg = self.tokenizer, self.cfg
+        targets = [min(len(tok.token_ids(r["tgt"])), cfg.max_target_length) for r in records]
+        cut = sum(len(tok.token_ids(r["tgt"])) > cfg.max_target_length for r in records)
+        warn_cut(self, "training targets", cut, len(records), cfg.max_target_length, "max_target_length")
+        cut = sum(len(tok.token_ids(r["src"])) > cfg.max_length - n - 3 for r, n in zip(records, targets))
+        warn_cut(self, "training sources", cut, len(records), f"{cfg.max_length} - 3 - their target's", "max_length")
+        return records
+
     def encode(self, record):
         tgt_ids = self.tokenizer.token_ids(record["tgt"])[: self.cfg.max_target_length]
         enc = self.tokenizer.encode(record["src"], maxlen=self.cfg.max_length - len(tgt_ids) - 1)
@@ -103,23 +112,26 @@ class Seq2SeqTask(BertTask):
         return lm_loss(logits, batch["input_ids"], batch["token_type_ids"])
 
     # ---- inference -------------------------------------------------------------------------
-    def _decode_config(self, options):
-        return DecodeConfig.from_dict({**OmegaConf.to_container(self.cfg.decode), **options})
-
     def _prompt(self, record, config):
         """[CLS] source [SEP], cut so that the source plus config.max_new_tokens fit max_length."""
         check_room(self.cfg.max_length, config.max_new_tokens, "max_new_tokens")
         budget = self.cfg.max_length - config.max_new_tokens - 1
         return self.tokenizer.encode(record["src"], maxlen=budget).input_ids
 
-    def predict(self, model, records, **options):
+    def predict_batch(self, model, records, **options):
+        """{"text", "score"} per source (and "candidates" with num_return_sequences > 1); a source longer
+        than max_length - decode.max_new_tokens - 3 tokens is cut to it (said once per run)."""
         from nlpkit.generation import generate
 
-        config = self._decode_config(options)
+        config = decode_config(self.cfg.decode, options)
         tok = self.tokenizer
-        with torch.no_grad():
-            results = generate(model, [self._prompt(r, config) for r in records], config, mask="unilm",
-                               eos_id=tok.sep_id, pad_id=tok.pad_id)
+        prompts = [self._prompt(r, config) for r in records]
+        room = self.cfg.max_length - config.max_new_tokens - 1
+        cut = sum(len(p) == room and len(tok.token_ids(r["src"])) > room - 2 for p, r in zip(prompts, records))
+        warn_cut(self, "sources", cut, len(records), room - 2, "max_length",
+                 "max_length - decode.max_new_tokens - 3; raise max_length or lower decode.max_new_tokens to keep "
+                 "more")
+        results = generate(model, prompts, config, mask="unilm", eos_id=tok.sep_id, pad_id=tok.pad_id)
         out = []
         for record, hyps in zip(records, results):  # a copied character the vocabulary lacks is copied back
             texts = [{"text": tok.decode(h.ids, source=record["src"]), "score": float(h.score)} for h in hyps]
@@ -132,7 +144,7 @@ class Seq2SeqTask(BertTask):
         from nlpkit.generation import stream
 
         tok = self.tokenizer
-        config = self._decode_config(options)
+        config = decode_config(self.cfg.decode, options)
         produced = []
         shown = ""
         for token_id in stream(model, self._prompt(record, config), config, mask="unilm",
@@ -143,15 +155,10 @@ class Seq2SeqTask(BertTask):
                 yield text[len(shown):]
                 shown = text
 
-    def evaluate(self, model, records, **options):
-        predictions = []
-        batch = self.cfg.trainer.eval_batch_size
-        for chunk in self.batches(records, batch):
-            predictions += self.predict(model, chunk, **options)
+    def score(self, records, predictions):
+        """ROUGE-1/2/L and BLEU of the generated texts; rows: each record with its "pred"."""
         scores = text_generation_scores([p["text"] for p in predictions], [r["tgt"] for r in records])
-        if self.cfg.eval_output:
-            write_jsonl(self.cfg.eval_output, [{**r, "pred": p["text"]} for r, p in zip(records, predictions)])
-        return scores
+        return scores, [{**r, "pred": p["text"]} for r, p in zip(records, predictions)]
 
     def read_inputs(self, path):
         """predict input, a file: JSONL {"src"} (or "text"/"abst"/"content"), or CSL TSV (its titles unused)."""
