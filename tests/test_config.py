@@ -1,11 +1,15 @@
 """The typed config, the CLI's discoverability and every task's per-call option validation."""
+import dataclasses
+import re
 import subprocess
 import sys
+import typing
+from pathlib import Path
 
 import pytest
 
 from nlpkit.cli import main
-from nlpkit.config import build_config, changes, describe
+from nlpkit.config import build_config, changes, describe, schema_fields
 from nlpkit.errors import NlpkitError
 from nlpkit.registry import get_task_class, task_names
 
@@ -156,3 +160,182 @@ def test_evaluate_needs_data_when_the_run_has_none(tmp_path, capsys):
     (run / "metrics.json").write_text("{}", encoding="utf-8")  # finished
     assert main(["evaluate", f"model={run}"]) == 2
     assert "missing data=FILE (the run has no dev data of its own)" in capsys.readouterr().err
+
+
+# ---- one meaning per key: keys a task does not read, renamed keys ---------------------------------
+def _not_used():
+    """(task, key) for every key a task declares it does not read."""
+    return [(n, key) for n in task_names() for key in get_task_class(n).config_class.not_used]
+
+
+def _other_value(cfg, key):
+    """An override setting `key` to something other than its default (of the key's type)."""
+    from omegaconf import OmegaConf
+
+    value = OmegaConf.select(cfg, key)
+    kind, meta = next((kind, meta) for k, kind, _, meta in schema_fields(OmegaConf.get_type(cfg)) if k == key)
+    if OmegaConf.is_config(value):
+        return f"{key}.text=x"
+    if isinstance(value, bool):
+        return f"{key}={str(not value).lower()}"
+    if isinstance(value, (int, float)) or int in typing.get_args(kind):
+        return f"{key}={(value or 0) + 1}"
+    choices = meta.get("choices")
+    return f"{key}={next(c for c in choices if c != value)}" if choices else f"{key}=x"
+
+
+@pytest.mark.parametrize("name, key", _not_used())
+def test_a_key_the_task_does_not_read_is_refused_when_set(name, key):
+    task_cls = get_task_class(name)
+    cfg = build_config(task_cls, [])
+    override = _other_value(cfg, key)
+    with pytest.raises(NlpkitError) as e:
+        build_config(task_cls, [override])
+    assert str(e.value).startswith(f"{key} does not apply to {name}: ") and "\n" not in str(e.value), override
+    # its default (what the task runs with anyway) is accepted, and `nlpkit config` marks the key
+    from omegaconf import OmegaConf
+
+    default = OmegaConf.select(cfg, key)
+    if not OmegaConf.is_config(default) and default is not None:
+        build_config(task_cls, [f"{key}={str(default).lower() if isinstance(default, bool) else default}"])
+    line = next(line for line in describe(task_cls) if line.split()[0] == key)
+    assert f"not used by {name} (refused)" in line
+
+
+def test_the_declarations_cover_what_the_issue_names():
+    refused = {n: set(get_task_class(n).config_class.not_used) for n in task_names()}
+    for name in ("triples", "reading", "nl2sql", "mlm", "jose"):
+        assert "data.columns" in refused[name], name
+    for name in ("classify", "ner", "cond_lm", "seq2seq"):  # they read tables through data.columns
+        assert "data.columns" not in refused[name], name
+    assert {"data.dev", "data.num_proc", "data.cache"} <= refused["jose"]
+    assert "decode.length_penalty" in refused["reading"] and "decode.beam_size" not in refused["reading"]
+
+
+@pytest.mark.parametrize("name", ["triples", "reading", "nl2sql", "mlm"])
+def test_data_columns_on_a_task_without_tables_is_one_line_exit_2(name, tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "nlpkit", "train", f"task={name}", "data.columns.text=x",
+                           f"output_dir={tmp_path / 'run'}"], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.startswith(f"nlpkit: error: data.columns does not apply to {name}: ")
+    assert proc.stderr.count("\n") == 1 and not (tmp_path / "run").exists()
+
+
+def _renamed():
+    return [(n, old, new) for n in task_names() for old, new in get_task_class(n).config_class.renamed.items()]
+
+
+@pytest.mark.parametrize("name, old, new", _renamed())
+def test_a_renamed_key_is_refused_by_its_old_name_naming_the_new_one(name, old, new):
+    task_cls = get_task_class(name)
+    with pytest.raises(NlpkitError, match=f"^{old} is now called {new}: use {new}=7$"):
+        build_config(task_cls, [f"{old}=7"])
+    assert new in [line.split()[0] for line in describe(task_cls)]
+    assert old not in [line.split()[0] for line in describe(task_cls)]
+
+
+def test_lengths_have_one_name_each():
+    keys = {line.split()[0] for n in task_names() for line in describe(get_task_class(n))}
+    assert "max_answer_length" not in keys and "max_source_length" not in keys
+    assert {"max_length", "max_target_length", "max_question_length", "max_passage_length"} <= keys
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    for key in re.findall(r"`(max_\w+_length|max_length)`", readme):
+        assert key in keys, f"README names {key}, which no task has"
+
+
+def test_mlm_and_jose_share_one_jieba_section():
+    from omegaconf import OmegaConf
+
+    from nlpkit.config import JiebaConfig
+
+    for name in ("mlm", "jose"):
+        cfg = build_config(get_task_class(name), ["jieba.hmm=false", "jieba.user_dict=words.txt"])
+        assert OmegaConf.get_type(cfg.jieba) is JiebaConfig and not cfg.jieba.hmm and cfg.jieba.user_dict == "words.txt"
+
+
+SAVED_BY_AN_OLDER_NLPKIT = {
+    "reading": ({"max_answer_length": 7, "decode": {"length_penalty": 1.0, "beam_size": 2}},
+                {"max_target_length": 7, "decode.length_penalty": 0.0, "decode.beam_size": 2}),
+    "mlm": ({"hmm": False, "user_dict": "words.txt"}, {"jieba.hmm": False, "jieba.user_dict": "words.txt"}),
+    "jose": ({"corpus": {"hmm": False, "user_dict": "words.txt", "min_count": 2}},
+             {"jieba.hmm": False, "jieba.user_dict": "words.txt", "corpus.min_count": 2}),
+    "triples": ({"data": {"columns": {"text": "sentence"}}}, {"data.columns": {}}),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SAVED_BY_AN_OLDER_NLPKIT))
+def test_a_run_saved_with_old_key_names_loads_and_resumes(name, tmp_path):
+    """A run folder written before the renames (and with keys its task never read) loads with its
+    values under the new names, and resuming it finds no changed setting."""
+    from omegaconf import OmegaConf
+
+    from nlpkit.checkpoint import config_changes, load_task
+
+    old, expected = SAVED_BY_AN_OLDER_NLPKIT[name]
+    task_cls = get_task_class(name)
+    saved = OmegaConf.merge(OmegaConf.to_container(build_config(task_cls, [])), old)
+    for new_key in [k for k in task_cls.config_class.renamed.values() if OmegaConf.select(saved, k, default=0) != 0]:
+        parent, _, leaf = new_key.rpartition(".")
+        (OmegaConf.select(saved, parent) if parent else saved).pop(leaf)  # an old run has no new names
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / "nlpkit.yaml").write_text(OmegaConf.to_yaml(saved), encoding="utf-8")
+    (run / "metrics.json").write_text("{}", encoding="utf-8")
+    cfg = load_task(run).cfg
+    for key, value in expected.items():
+        got = OmegaConf.select(cfg, key)
+        assert (OmegaConf.to_container(got) if OmegaConf.is_config(got) else got) == value, key
+    assert config_changes(OmegaConf.create(OmegaConf.to_container(saved)), cfg) == []
+
+
+TINY_AND_ONE_STEP = ["tiny.hidden_size=32", "tiny.num_hidden_layers=1", "tiny.num_attention_heads=2",
+                     "tiny.intermediate_size=64", "trainer.max_steps=1", "trainer.progress=false"]
+
+
+def _small_data(name, tmp_path):
+    """A few training records of the task's sample (a 1-step run needs no more)."""
+    import json
+
+    folder = get_task_class(name).folder() / "sample"
+    if name == "reading":
+        path = tmp_path / "q.json"
+        records = json.loads((folder / "train.json").read_text(encoding="utf-8"))[:8]
+        path.write_text(json.dumps(records, ensure_ascii=False), encoding="utf-8")
+        return path
+    source = {"seq2seq": folder / "train.tsv", "cond_lm": folder / "sentiment.train.data"}[name]
+    path = tmp_path / f"small{source.suffix}"
+    path.write_text("\n".join(source.read_text(encoding="utf-8").splitlines()[:16]) + "\n", encoding="utf-8")
+    return path
+
+
+CALLS = {"seq2seq": lambda pipe: pipe("本文研究电池寿命。"), "cond_lm": lambda pipe: pipe("1"),
+         "reading": lambda pipe: pipe("哪座山？", passages=["凤鹤溪镇背靠青山。"])}
+
+
+@pytest.mark.parametrize("name", sorted(CALLS))
+def test_config_shows_the_decode_settings_a_run_decodes_with(name, tmp_path, monkeypatch):
+    """`nlpkit config task=NAME` prints, for every decode key, the value the decoder is given when a
+    trained run predicts without options (reading's voting decoder: length_penalty 0.0)."""
+    import nlpkit
+    import nlpkit.generation as generation
+    from nlpkit.generation import DecodeConfig
+
+    data = _small_data(name, tmp_path)
+    assert main(["train", f"task={name}", f"data.train={data}", f"data.dev={data}", f"output_dir={tmp_path / 'run'}",
+                 *TINY_AND_ONE_STEP]) == 0
+    given, real = [], generation.generate
+
+    def spy(model, prompts, config=None, **kwargs):
+        given.append(config)
+        return real(model, prompts, config, **kwargs)
+
+    for module in list(sys.modules.values()):  # wherever `generate` was imported by name
+        if getattr(module, "generate", None) is real:
+            monkeypatch.setattr(module, "generate", spy)
+    CALLS[name](nlpkit.pipeline(name, model=str(tmp_path / "run")))
+    assert given, "the decoder was not called"
+    shown = {line.split()[0]: line.split()[1] for line in describe(get_task_class(name))}
+    for f in dataclasses.fields(DecodeConfig):
+        value = getattr(given[0], f.name)
+        runs = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+        assert shown[f"decode.{f.name}"] == runs, f"decode.{f.name}: config shows {shown[f'decode.{f.name}']}, runs {runs}"

@@ -229,3 +229,77 @@ def test_cond_lm_reads_a_csv_with_mapped_columns(tmp_path):
     task = task_cls(build_config(task_cls, ["data.columns.text=review", "data.columns.label=stars"]))
     records = task.read_data(str(tmp_path / "r.csv"))
     assert [(r["text"], r["label"]) for r in records] == [("房间很干净", "正面"), ("服务太差", "负面")]
+
+
+# ---- one column mapping for every task that reads tables ------------------------------------------
+#: per task: its records in its own field names (canonical), and the same fields under other names
+TABLE_TASKS = {
+    "classify": ({"text": "房间很干净", "label": "positive"}, {"text": "review", "label": "stars"}),
+    "ner": ({"text": "他在上海工作", "entities": [{"start": 2, "end": 4, "type": "LOC"}]},
+            {"text": "sentence", "entities": "spans"}),
+    "cond_lm": ({"text": "房间很干净", "label": "1"}, {"text": "review", "label": "stars"}),
+    "seq2seq": ({"src": "本文研究电池寿命。", "tgt": "电池寿命研究"}, {"src": "abstract", "tgt": "headline"}),
+}
+
+
+def _write(path, rows):
+    """rows as a CSV (lists as JSON text), or JSON lines."""
+    import csv as csv_module
+
+    if path.suffix == ".csv":
+        with open(path, "w", encoding="utf-8", newline="") as f:
+            writer = csv_module.DictWriter(f, fieldnames=list(rows[0]))
+            writer.writeheader()
+            writer.writerows({k: json.dumps(v, ensure_ascii=False) if isinstance(v, list) else v
+                              for k, v in r.items()} for r in rows)
+    else:
+        path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    return str(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".jsonl"])
+@pytest.mark.parametrize("name", sorted(TABLE_TASKS))
+def test_every_table_task_maps_columns_the_same_way(tmp_path, name, suffix):
+    """The same rows under other column (or key) names read as the task's own names do, through one
+    mapping; a mapped column missing from the file is one line naming it, whatever the task."""
+    from nlpkit.config import build_config
+    from nlpkit.registry import get_task_class
+
+    canonical, mapping = TABLE_TASKS[name]
+    other = [{mapping[k]: v for k, v in canonical.items()}, {mapping[k]: v for k, v in canonical.items()}]
+    task_cls = get_task_class(name)
+    plain = task_cls(build_config(task_cls, [])).read_data(_write(tmp_path / f"own{suffix}", [canonical] * 2))
+    mapped_task = task_cls(build_config(task_cls, [f"data.columns.{k}={v}" for k, v in mapping.items()]))
+    mapped = mapped_task.read_data(_write(tmp_path / f"other{suffix}", other))
+    strip = [{k: v for k, v in r.items() if k != "where"} for r in mapped]  # cond_lm notes the file:line
+    assert strip == [{k: v for k, v in r.items() if k != "where"} for r in plain] and len(mapped) == 2
+    field = next(iter(mapping))
+    wrong = task_cls(build_config(task_cls, [f"data.columns.{field}=nosuch"]))
+    with pytest.raises(NlpkitError) as e:
+        wrong.read_data(str(tmp_path / f"other{suffix}"))
+    assert f"no column 'nosuch' (for field '{field}')" in str(e.value) and "\n" not in str(e.value)
+
+
+def test_classify_tsv_header_goes_through_the_same_mapping(tmp_path):
+    from nlpkit.config import build_config
+    from nlpkit.registry import get_task_class
+
+    (tmp_path / "h.tsv").write_text("stars\treview\npositive\t房间很干净\n", encoding="utf-8")
+    task_cls = get_task_class("classify")
+    task = task_cls(build_config(task_cls, ["data.columns.text=review", "data.columns.label=stars"]))
+    assert task.read_data(str(tmp_path / "h.tsv")) == [{"text": "房间很干净", "label": "positive"}]
+
+
+def test_json_is_told_apart_by_one_bounded_sniff(tmp_path):
+    from nlpkit.data import is_json, json_start
+
+    cases = {"list.txt": b'\xef\xbb\xbf \n [{"a": 1}]', "lines.txt": b'\n{"a": 1}\n{"a": 2}\n',
+             "plain.txt": b"text\tlabel\n", "empty.txt": b"", "named.jsonl": b"not json yet"}
+    for name, raw in cases.items():
+        (tmp_path / name).write_bytes(raw)
+    assert [json_start(tmp_path / n) for n in cases] == ["[", "{", None, None, None]
+    assert [is_json(tmp_path / n) for n in cases] == [True, True, False, False, True]
+    # whitespace padding past the first 64 KiB says nothing: not JSON (the reader then names the format)
+    (tmp_path / "padded.txt").write_bytes(b" " * (65 << 10) + b"{}")
+    (tmp_path / "data.parquet").write_bytes(b"PAR1" + b"\0" * 16)
+    assert json_start(tmp_path / "padded.txt") is None and not is_json(tmp_path / "data.parquet")
