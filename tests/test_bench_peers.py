@@ -86,6 +86,26 @@ def test_bert4torch_peers_tokenize_as_nlpkit(vocab):
     check_inputs(reference(vocab), lambda t: b4t.tokens_to_ids(b4t.tokenize(t, maxlen=MAXLEN)), ["0", "1"])
 
 
+@pytest.mark.parametrize("folder", [ALBERT, M3E], ids=["albert-tiny", "m3e-small"])
+def test_bert4torch_peers_on_a_checkpoint_tokenize_as_nlpkit(folder):
+    """With init, the bert4torch rows read the folder's vocab.txt with its tokenizer's case rule
+    (albert-tiny lower-cases, m3e-small keeps case: a capital is [UNK] in its vocabulary): nlpkit's ids,
+    English, full-width letters and emoji included."""
+    pytest.importorskip("bert4torch")
+    if not (folder / "vocab.txt").exists():
+        pytest.skip(f"{folder} is not cached (scripts/real_models.py)")
+    from bench_peers import checkpoints
+    from bert4torch.tokenizers import Tokenizer as B4TTokenizer
+
+    lower = checkpoints.do_lower_case(folder)
+    assert lower == (folder == ALBERT)
+    b4t = B4TTokenizer(str(folder / "vocab.txt"), do_lower_case=lower)
+    texts = TEXTS + [t for t, _ in PEOPLES_DAILY]
+    ref = {"check": {**reference_encodings(Tokenizer.from_dir(folder), texts, MAXLEN), "labels": []}}
+    check_inputs(ref, lambda t: b4t.encode(t, maxlen=MAXLEN)[0], [])
+    check_inputs(ref, lambda t: b4t.tokens_to_ids(b4t.tokenize(t, maxlen=MAXLEN)), [])
+
+
 def test_position_counter_counts_padded_positions_while_counting():
     import torch
 

@@ -14,8 +14,8 @@ design of kexue.fm/archives/7161):
 - decoding: one sentence at a time (the example's extract_spoes), start > 0.6 / end > 0.5.
 
 spec["init"] = a checkpoint folder (ALBERT or BERT, transformers layout): the BERT is loaded from it
-and the tokenizer reads its vocab.txt (bench_peers.checkpoints: loaded only when its outputs equal
-transformers', else the row is refused).
+and the tokenizer reads its vocab.txt with the folder's case rule (bench_peers.checkpoints: loaded
+only when its outputs equal transformers', else the row is refused).
 
 Deviations, each needed to run the example here: without init, sizes from nlpkit's tiny profile and
 nlpkit's vocabulary (a random BERT instead of bert-base-chinese); maxlen, epochs, batch size and rate from the
@@ -41,13 +41,13 @@ def run(spec):
     from bert4torch.tokenizers import Tokenizer
 
     maxlen, device = int(spec["max_length"]), "cpu"
-    bert, hidden, vocab, loaded = b4t_backbone(spec, spec["workdir"] + "/casrel")
+    bert, hidden, vocab, lower, loaded = b4t_backbone(spec, spec["workdir"] + "/casrel")
     predicate2id, id2predicate = {}, {}
     for row in read_jsonl(spec["schema"]):
         if row["predicate"] not in predicate2id:
             id2predicate[len(predicate2id)] = row["predicate"]
             predicate2id[row["predicate"]] = len(predicate2id)
-    tokenizer = Tokenizer(vocab, do_lower_case=True)
+    tokenizer = Tokenizer(vocab, do_lower_case=lower)
     checked = check_inputs(spec, lambda t: tokenizer.encode(t, maxlen=maxlen)[0], predicate2id)
 
     def search(pattern, sequence):

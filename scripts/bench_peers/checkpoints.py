@@ -133,9 +133,11 @@ def b4t_load_check(init, workdir):
 
 
 def b4t_backbone(spec, workdir, **kwargs):
-    """The bert4torch runners' BERT: (model, hidden size, vocab.txt, load report or None). With
-    spec["init"], the checkpoint (b4t_build) and its vocab.txt; else a random BERT at nlpkit's tiny
-    size (spec["tiny"]) with nlpkit's vocabulary (spec["vocab"]). kwargs: the example's own."""
+    """The bert4torch runners' BERT: (model, hidden size, vocab.txt, do_lower_case, load report or None).
+    With spec["init"], the checkpoint (b4t_build), its vocab.txt and its tokenizer's case rule (the
+    examples' do_lower_case=True is bert-base-chinese's; m3e-small's tokenizer keeps case, and so do
+    transformers and nlpkit with it); else a random BERT at nlpkit's tiny size (spec["tiny"]) with
+    nlpkit's vocabulary (spec["vocab"]), lower-cased. kwargs: the example's own."""
     from bert4torch.models import build_transformer_model
 
     from .common import vocab_size, write_bert_config
@@ -143,7 +145,7 @@ def b4t_backbone(spec, workdir, **kwargs):
     if spec.get("init"):
         path = folder(spec["init"])
         model, report = b4t_build(path, workdir, **kwargs)
-        return model, int(config(path)["hidden_size"]), str(path / "vocab.txt"), report
+        return model, int(config(path)["hidden_size"]), str(path / "vocab.txt"), do_lower_case(path), report
     config_path = write_bert_config(workdir, spec["tiny"], vocab_size(spec["vocab"]))
     model = build_transformer_model(config_path=config_path, checkpoint_path=None, verbose=0, **kwargs)
-    return model, int(spec["tiny"]["hidden_size"]), spec["vocab"], None
+    return model, int(spec["tiny"]["hidden_size"]), spec["vocab"], True, None

@@ -13,8 +13,8 @@
   the rematch mapping.
 
 spec["init"] = a checkpoint folder (ALBERT or BERT, transformers layout): the BERT is loaded from it
-and the tokenizer reads its vocab.txt (bench_peers.checkpoints: loaded only when its outputs equal
-transformers', else the row is refused). Without it (the deviation of the tiny rows): sizes from
+and the tokenizer reads its vocab.txt with the folder's case rule (bench_peers.checkpoints: loaded
+only when its outputs equal transformers', else the row is refused). Without it (the deviation of the tiny rows): sizes from
 nlpkit's tiny profile and nlpkit's vocabulary (a random BERT). Other deviations: the tag list from the
 training data's types (the example lists People's Daily's PER/LOC/ORG by hand), maxlen, epochs,
 batch size and rate from the benchmark.
@@ -38,12 +38,12 @@ def run(spec):
     from bert4torch.tokenizers import Tokenizer
 
     maxlen, device = int(spec["max_length"]), "cpu"
-    bert, hidden, vocab, loaded = b4t_backbone(spec, spec["workdir"] + "/ner_crf", segment_vocab_size=0)
+    bert, hidden, vocab, lower, loaded = b4t_backbone(spec, spec["workdir"] + "/ner_crf", segment_vocab_size=0)
     train = read_bio(spec["train"])
     types = sorted({t for _, spans in train for _, _, t in spans})
     categories = ["O"] + [f"{p}-{t}" for t in types for p in ("B", "I")]
     label2id = {k: i for i, k in enumerate(categories)}
-    tokenizer = Tokenizer(vocab, do_lower_case=True)
+    tokenizer = Tokenizer(vocab, do_lower_case=lower)
     checked = check_inputs(spec, lambda t: tokenizer.tokens_to_ids(tokenizer.tokenize(t, maxlen=maxlen)), types)
 
     def collate_fn(batch):
