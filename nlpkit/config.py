@@ -77,6 +77,8 @@ class RunConfig:
     not_used: ClassVar[Dict[str, str]] = {}
     #: keys renamed since runs were saved: old dotted key -> its new name
     renamed: ClassVar[Dict[str, str]] = {}
+    #: keys (or sections) read only in some runs: key -> (the key deciding, the values with which it is read)
+    only_with: ClassVar[Dict[str, Tuple[str, tuple]]] = {}
 
     task: str = opt("", "the task (set by task=NAME)")
     output_dir: Optional[str] = opt(None, "run directory (default runs/<task>)")
@@ -151,6 +153,8 @@ class TrainerConfig:
 
 @dataclass
 class BertRunConfig(RunConfig):
+    only_with = {"tiny": ("model", ("tiny",))}  # a checkpoint's own config.json sets its sizes
+
     model: str = opt("tiny", "tiny (a small random BERT, vocabulary built locally) or a local checkpoint folder")
     tiny: TinyConfig = section(TinyConfig, "the model=tiny architecture")
     trainer: TrainerConfig = section(TrainerConfig, "the training loop")
@@ -240,8 +244,7 @@ def build_config(task_cls: type, overrides: Iterable[str] = (), base: Optional[D
     cfg.task = task_cls.name
     for key, value in pairs:
         set_value(cfg, key, value)
-    refuse_not_used(cfg, schema_cls, [key for key, _ in pairs])
-    validate(cfg, schema_cls)
+    validate(cfg, schema_cls, [key for key, _ in pairs])
     return cfg
 
 
@@ -251,24 +254,42 @@ def _under(key: str, prefix: str) -> bool:
 
 def refuse_renamed(key: str, value: str, schema_cls: type) -> None:
     """An old key name on the command line: one line naming the new one."""
-    for old, new in getattr(schema_cls, "renamed", {}).items():
+    for old, new in declared(schema_cls, "renamed").items():
         if _under(key, old):
             raise NlpkitError(f"{key} is now called {new + key[len(old):]}: use {new + key[len(old):]}={value}")
 
 
+def declared(schema_cls: type, name: str) -> dict:
+    """A declaration (not_used, renamed, only_with) of a config class merged over its bases'."""
+    out = {}
+    for cls in reversed(schema_cls.__mro__):
+        out.update(vars(cls).get(name, {}))
+    return out
+
+
 def refuse_not_used(cfg: DictConfig, schema_cls: type, set_keys: Sequence[str]) -> None:
-    """A key the task does not read, set (to other than its default) by `set_keys`: one line naming both."""
+    """A key set by `set_keys` (to other than its default) that the task, or this run of it, does not
+    read: one line naming the key and what does apply."""
     defaults = OmegaConf.structured(schema_cls)
-    for key, instead in getattr(schema_cls, "not_used", {}).items():
-        if any(_under(k, key) for k in set_keys) and OmegaConf.select(cfg, key) != OmegaConf.select(defaults, key):
+    changed = [k for k in set_keys if OmegaConf.select(cfg, k, default=None) != OmegaConf.select(defaults, k, default=None)]
+    for key, instead in declared(schema_cls, "not_used").items():
+        if any(_under(k, key) for k in changed):
             raise NlpkitError(f"{key} does not apply to {cfg.task}: {instead}")
+    only_with = declared(schema_cls, "only_with")
+    for key, (decider, values) in only_with.items():
+        current = OmegaConf.select(cfg, decider)
+        for k in [k for k in changed if _under(k, key)] if current not in values else ():
+            theirs = [o for o, (d, vs) in only_with.items() if d == decider and current in vs]
+            raise NlpkitError(f"{k}={_show(OmegaConf.select(cfg, k))}: only {decider}={'|'.join(map(_show, values))} "
+                              f"reads it; this run's {decider} is {_show(current)}"
+                              + (f" (its keys: {', '.join(theirs)})" if theirs else ""))
 
 
 def upgrade(saved: DictConfig, schema_cls: type) -> DictConfig:
     """A saved run config (maybe written by an older nlpkit) as this one reads it: renamed keys under
     their new names, and the keys the task does not read dropped (their value never mattered)."""
-    renamed = {old: new for old, new in getattr(schema_cls, "renamed", {}).items() if _has(saved, old)}
-    unused = [key for key in getattr(schema_cls, "not_used", {}) if _has(saved, key)]
+    renamed = {old: new for old, new in declared(schema_cls, "renamed").items() if _has(saved, old)}
+    unused = [key for key in declared(schema_cls, "not_used") if _has(saved, key)]
     if not renamed and not unused:
         return saved
     saved = copy.deepcopy(saved)
@@ -413,8 +434,9 @@ def schema_fields(cls: type, prefix: str = "", instance: Any = None) -> Iterator
             yield f"{prefix}{f.name}", kind, default, f.metadata
 
 
-def validate(cfg: DictConfig, schema_cls: type) -> None:
-    """Check every value against what its key accepts (choices and ranges)."""
+def validate(cfg: DictConfig, schema_cls: type, set_keys: Sequence[str] = ()) -> None:
+    """Check every value against what its key accepts (choices and ranges), then that `set_keys` (the
+    keys set on the command line) are read by the task, then the keys together."""
     for key, kind, _, meta in schema_fields(schema_cls):
         value = OmegaConf.select(cfg, key)
         if value is None:
@@ -422,6 +444,7 @@ def validate(cfg: DictConfig, schema_cls: type) -> None:
         choices, check = meta.get("choices"), meta.get("check")
         if (choices and value not in choices) or (check and not check.test(value)):
             raise NlpkitError(f"{key}={value}: expected {accepts(kind, meta)}")
+    refuse_not_used(cfg, schema_cls, set_keys)
     obj = OmegaConf.to_object(cfg)  # builds the dataclasses: their __post_init__ checks keys together
     if isinstance(obj, BertRunConfig):
         check_tiny(obj)
@@ -458,12 +481,18 @@ def describe(task_cls: type, model: str = "tiny", overrides: Iterable[str] = ())
     """Lines `key  default  doc  [type]` for every key, defaults as resolved for `model` (the values a
     run uses); a key the task does not read says so and what to use instead."""
     cfg = build_config(task_cls, [f"model={model}", *overrides] if _has_model(task_cls) else list(overrides))
-    unused = getattr(task_cls.config_class, "not_used", {})
+    unused = declared(task_cls.config_class, "not_used")
     rows = [(key, accepts(kind, meta), _show(OmegaConf.select(cfg, key)),
-             f"not used by {task_cls.name} (refused): {unused[key]}" if key in unused else meta.get("doc", ""))
+             f"not used by {task_cls.name} (refused): {unused[key]}" if key in unused else
+             meta.get("doc", "") + _read_only_with(task_cls.config_class, key))
             for key, kind, _, meta in schema_fields(task_cls.config_class)]
     width = [max(len(r[i]) for r in rows) for i in range(3)]
     return [f"{k:{width[0]}}  {v:{width[2]}}  {d}   [{t}]" for k, t, v, d in rows]
+
+
+def _read_only_with(schema_cls: type, key: str) -> str:
+    found = [(d, vs) for k, (d, vs) in declared(schema_cls, "only_with").items() if k == key]  # a section says so itself
+    return "".join(f" (read only with {d}={'|'.join(map(_show, vs))})" for d, vs in found)
 
 
 def _has_model(task_cls):

@@ -179,7 +179,9 @@ def _other_value(cfg, key):
     if isinstance(value, bool):
         return f"{key}={str(not value).lower()}"
     if isinstance(value, (int, float)) or int in typing.get_args(kind):
-        return f"{key}={(value or 0) + 1}"
+        check = meta.get("check")
+        number = next(v for v in ((value or 0) + 2, (value or 1) / 2) if not check or check.test(v))
+        return f"{key}={number}"
     choices = meta.get("choices")
     return f"{key}={next(c for c in choices if c != value)}" if choices else f"{key}=x"
 
@@ -339,3 +341,41 @@ def test_config_shows_the_decode_settings_a_run_decodes_with(name, tmp_path, mon
         value = getattr(given[0], f.name)
         runs = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
         assert shown[f"decode.{f.name}"] == runs, f"decode.{f.name}: config shows {shown[f'decode.{f.name}']}, runs {runs}"
+
+
+def _only_with():
+    """(task, key, deciding key, values) for every key a task reads only in some runs."""
+    from nlpkit.config import declared
+
+    return [(n, key, decider, values) for n in task_names()
+            for key, (decider, values) in declared(get_task_class(n).config_class, "only_with").items()]
+
+
+def _outside(cfg, decider, values, tmp_path):
+    """An override giving `decider` a value with which the key is not read."""
+    from omegaconf import OmegaConf
+
+    if decider == "model":
+        return f"model={tmp_path}"
+    current = OmegaConf.select(cfg, decider)
+    if isinstance(current, bool):
+        return f"{decider}={str(not values[0]).lower()}"
+    choices = next(meta.get("choices") for k, _, _, meta in schema_fields(OmegaConf.get_type(cfg)) if k == decider)
+    return f"{decider}={next(c for c in choices or ('char',) if c not in values)}"
+
+
+@pytest.mark.parametrize("name, key, decider, values", _only_with())
+def test_a_key_this_run_does_not_read_is_refused_when_set(name, key, decider, values, tmp_path):
+    """triples' and ner's per-head keys, classify's multi-label keys, tiny.* with a checkpoint, the
+    jieba section when nothing is segmented with jieba: set for a run that does not read them, one line."""
+    task_cls = get_task_class(name)
+    cfg = build_config(task_cls, [])
+    leaf = next(k for k, *_ in schema_fields(task_cls.config_class) if k == key or k.startswith(key + "."))
+    outside = _outside(cfg, decider, values, tmp_path)
+    override = _other_value(build_config(task_cls, [outside]), leaf)
+    with pytest.raises(NlpkitError) as e:
+        build_config(task_cls, [outside, override])
+    assert str(e.value).startswith(f"{override}".split("=")[0] + "=") and "\n" not in str(e.value)
+    assert f": only {decider}=" in str(e.value) and f"this run's {decider} is " in str(e.value)
+    inside = "true" if values[0] is True else values[0]
+    build_config(task_cls, [f"{decider}={inside}", override])  # read there: accepted

@@ -13,6 +13,8 @@ NOT_EMPTY = Check(lambda v: len(v) > 0, "non-empty")
 
 @dataclass
 class ClassifyConfig(BertRunConfig):
+    only_with = {"label_separator": ("multi_label", (True,)), "threshold": ("multi_label", (True,))}
+
     max_length: int = opt(128, "tokens per window, [CLS]/[SEP] included; a longer text or pair is read in windows "
                                "(window.*)",
                           at_least(4))

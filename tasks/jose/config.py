@@ -62,6 +62,7 @@ class JoseConfig(RunConfig):
                 "data.cache": "the encoded corpus is temporary, never cached",
                 "data.columns": "the corpus is plain text, one document per line"}
     renamed = {"corpus.hmm": "jieba.hmm", "corpus.user_dict": "jieba.user_dict"}
+    only_with = {"jieba": ("corpus.tokenizer", ("jieba", "rjieba"))}
 
     data: JoseData = section(JoseData, "the corpus (data.train); jose has no dev data")
     corpus: CorpusConfig = section(CorpusConfig, "reading the corpus: one document per line")

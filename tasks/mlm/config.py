@@ -10,6 +10,7 @@ SHARE = Check(lambda v: 0 <= v <= 1, "in [0, 1]")
 class MlmConfig(BertRunConfig):
     not_used = {"data.columns": "mlm reads plain text, one document a line"}
     renamed = {"hmm": "jieba.hmm", "user_dict": "jieba.user_dict"}
+    only_with = {"jieba": ("wwm", (True,))}  # single-token masking segments nothing
 
     max_length: int = opt(128, "tokens per packed sequence, [CLS]/[SEP] included: lines are packed up to it",
                           at_least(8))

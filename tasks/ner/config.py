@@ -13,6 +13,10 @@ EVEN = Check(lambda v: v >= 2 and v % 2 == 0, "even and >= 2 (RoPE rotates pairs
 
 @dataclass
 class NerConfig(BertRunConfig):
+    #: the keys only some heads read; setting one for another head is an error, not silently ignored
+    only_with = {"scheme": ("head", ("crf", "softmax")), "crf_lr_multiplier": ("head", ("crf",)),
+                 "head_size": ("head", ("global_pointer",))}
+
     max_length: int = opt(256, "tokens per window, [CLS]/[SEP] included; a longer text is read in windows (window.*)",
                           at_least(3))
     head: str = opt("crf", "crf: linear + CRF (Viterbi); softmax: token classification; global_pointer: span "

@@ -1,23 +1,22 @@
 """triples' typed config and its two profiles."""
-import dataclasses
 from dataclasses import dataclass
 from typing import Optional
 
 from nlpkit.config import BertRunConfig, Check, at_least, opt, section
-from nlpkit.errors import NlpkitError
 from nlpkit.windows import WindowConfig, check_stride
 
 HEADS = ("casrel", "gplinker")
 #: a pointer threshold: 0 would mark every token, 1 none
 OPEN_UNIT = Check(lambda v: 0 < v < 1, "in (0, 1)")
 EVEN = Check(lambda v: v >= 2 and v % 2 == 0, "even and >= 2 (RoPE rotates pairs)")
-#: the keys only one head reads; setting one for the other head is an error, not silently ignored
-HEAD_KEYS = {"casrel": ("subject_threshold", "object_threshold"), "gplinker": ("score_threshold", "head_size")}
 
 
 @dataclass
 class TriplesConfig(BertRunConfig):
     not_used = {"data.columns": 'triples reads DuIE JSON(L) records with "text" and "spo_list" as they are'}
+    #: the keys only one head reads; setting one for the other head is an error, not silently ignored
+    only_with = {"subject_threshold": ("head", ("casrel",)), "object_threshold": ("head", ("casrel",)),
+                 "score_threshold": ("head", ("gplinker",)), "head_size": ("head", ("gplinker",))}
 
     max_length: int = opt(128, "tokens per window, [CLS]/[SEP] included; a longer text is read in windows "
                                "(window.*), a triple found where one window holds its subject and object",
@@ -40,12 +39,6 @@ class TriplesConfig(BertRunConfig):
 
     def __post_init__(self):
         check_stride(self.window.stride, self.max_length - 2)
-        defaults = {f.name: f.default for f in dataclasses.fields(self)}
-        for head, keys in HEAD_KEYS.items():
-            for key in keys:
-                if head != self.head and getattr(self, key) != defaults[key]:
-                    raise NlpkitError(f"{key}={getattr(self, key)}: only head={head} reads it; this run's head "
-                                      f"is {self.head} (its keys: {', '.join(HEAD_KEYS[self.head])})")
 
 
 #: the tiny random model on the bundled 1200-sentence sample (measured in the README card)
