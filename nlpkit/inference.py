@@ -1,7 +1,10 @@
 """The inference plumbing every task shares: `Task.predict` and `Task.evaluate` are templates over it.
 
 A task implements two hooks: `predict_batch(model, items, **options)` (one batch in, one prediction
-per item out) and `score(records, predictions) -> (metrics, rows)`. The core does the rest, once:
+per item out) and `score(records, predictions) -> (metrics, rows)`. A task whose metrics are not
+about its predictions (a language model's likelihoods, masked tokens) overrides
+`eval_predictions(model, records)` -- by default predict() -- to return what its score() reads, running
+its batches through `batched()`. The core does the rest, once:
 it unwraps an accelerate/DDP model (`.module`), switches dropout off and runs under
 `torch.inference_mode()`, batches by one knob (`trainer.eval_batch_size`), shows a progress bar
 labelled by what the user asked for, reads long inputs in windows, and writes `eval_output` (the
@@ -95,38 +98,42 @@ def warn_cut(task: "Task", what: str, cut: int, total: int, limit: Union[int, st
 def predict(task: "Task", model: Any, records: Sequence[dict], options: dict) -> list:
     """Task.predict: records -> one prediction each, through the task's hooks (see the module's doc)."""
     model = unwrap(model)
-    size = batch_size(task)
-    with inference(model):
-        parts = [task.windows(r, **options) for r in records]
-        if not parts or parts[0] is None:  # the task reads records whole
-            return _run(task, model, records, size, options)
-        if task.merge is not None:
-            outputs = _run(task, model, [w for p in parts for w in p], size, options)
-            results, at = [], 0
-            for record, windows in zip(records, parts):
-                results.append(task.merge(record, windows, outputs[at : at + len(windows)], **options))
-                at += len(windows)
-            return results
-        pairs = list(zip(records, parts))
-        out = []
-        for chunk in task.batches(list(packed(pairs, size, lambda p: len(p[1]))), 1, "predict"):
-            group = chunk[0]
-            out += task.predict_batch(model, [r for r, _ in group], windows=[w for _, w in group], **options)
-        return out
+
+    def run(items):
+        return task.predict_batch(model, items, **options)
+
+    parts = [task.windows(r, **options) for r in records]
+    if not parts or parts[0] is None:  # the task reads records whole
+        return batched(task, model, records, run)
+    if task.merge is not None:  # every window of every record in batches, then each record's merged
+        outputs = batched(task, model, [w for p in parts for w in p], run)
+        results, at = [], 0
+        for record, windows in zip(records, parts):
+            results.append(task.merge(record, windows, outputs[at : at + len(windows)], **options))
+            at += len(windows)
+        return results
+    groups = list(packed(list(zip(records, parts)), batch_size(task), lambda p: len(p[1])))
+    return batched(task, model, groups, lambda chunk: task.predict_batch(
+        model, [r for r, _ in chunk[0]], windows=[w for _, w in chunk[0]], **options), size=1)
 
 
-def _run(task: "Task", model: Any, items: Sequence, size: int, options: dict) -> list:
+def batched(task: "Task", model: Any, items: Sequence, run: Callable[[list], list], size: int = 0) -> list:
+    """run(batch) over `items` in batches of `size` (default: eval_batch_size), the outputs concatenated;
+    under inference mode with the model unwrapped, a progress bar labelled by what the user asked for."""
+    model = unwrap(model)
     out = []
-    for chunk in task.batches(items, size, "predict"):
-        out += task.predict_batch(model, chunk, **options)
+    with inference(model):
+        for chunk in task.batches(items, size or batch_size(task), "predict"):
+            out += run(chunk)
     return out
 
 
 def evaluate(task: "Task", model: Any, records: Sequence[dict], options: dict) -> dict:
-    """Task.evaluate: predict the gold records, score them, write score()'s rows to eval_output."""
+    """Task.evaluate: score the task's eval_predictions() (by default its predictions) of the gold records,
+    write score()'s rows to eval_output."""
     from .data import write_jsonl
 
-    metrics, rows = task.score(records, task.predict(model, records, **options))
+    metrics, rows = task.score(records, task.eval_predictions(model, records, **options))
     if task.cfg.eval_output:
         write_jsonl(task.cfg.eval_output, rows)
     return metrics

@@ -163,6 +163,11 @@ class Task:
     #: that reads a record's windows together (they vote) leaves it None and gets windows= instead
     merge: Optional[Callable[..., Any]] = None
 
+    def eval_predictions(self, model: Any, records: Sequence[dict], **options: Any) -> list:
+        """What evaluate() scores: predict() of the gold records, unless the task's metrics read something
+        else (likelihoods, masked tokens; batched through nlpkit.inference.batched)."""
+        return self.predict(model, records, **options)
+
     def score(self, records: Sequence[dict], predictions: list) -> Tuple[dict, list]:
         """(metrics containing self.metric, the rows `eval_output` gets: one per gold record)."""
         raise NotImplementedError
@@ -172,8 +177,8 @@ class Task:
         raise NlpkitError(f"task {self.name} does not stream its output; call the pipeline without stream=True")
 
     def evaluate(self, model: Any, records: Sequence[dict], **options: Any) -> dict:
-        """Score the model on gold records: predict() them, score() the predictions, write score()'s rows
-        to config `eval_output` when set; returns the metrics (containing self.metric)."""
+        """Score the model on gold records: score() their eval_predictions() (by default predict()), write
+        score()'s rows to config `eval_output` when set; returns the metrics (containing self.metric)."""
         from .inference import evaluate
 
         return evaluate(self, model, records, options)

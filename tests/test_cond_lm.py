@@ -274,9 +274,31 @@ def test_vector_condition_learns_and_checks_length(tmp_path):
 
 def test_vector_candidates_are_capped():
     """With many distinct dev vectors each text is ranked against eval_candidates of them, its own included."""
+    from nlpkit.tasks.cond_lm.task import candidates
+
     task = _task("eval_candidates=3")
     task.state = {"mode": "vector", "cond_dim": 2}
     records = [{"text": "字", "cond": [float(i), 0.0]} for i in range(6)] + [{"text": "字", "cond": [2.0, 0.0]}]
-    rows, truth, ranked = task._candidates(None, records)
+    rows, truth, ranked = candidates(task, None, records)
     assert len(rows) == 6 and truth == [0, 1, 2, 3, 4, 5, 2]
     assert all(len(set(r)) == 3 and t in r for t, r in zip(truth, ranked))
+
+
+def test_cut_prefixes_and_training_texts_are_said_once_per_run():
+    """No silent truncation: a prefix longer than max_length - 2 tokens, and a training text still longer
+    than that after read() split it (a character that becomes several tokens), are counted in one warning
+    line each, naming the key."""
+    from nlpkit.tokenizer import Tokenizer
+
+    task = _task("max_length=8", "decode.max_new_tokens=4", "decode.num_return_sequences=1")
+    task.state = {"mode": "label", "labels": ["负面", "正面"]}
+    task.tokenizer = Tokenizer.build(["房间很干净早餐也不错"])
+    long, short = {"text": "房间很干净早餐也不错", "label": "正面"}, {"text": "房间", "label": "负面"}
+    with pytest.warns(UserWarning) as seen:
+        assert task.training_records([long, short]) == [long, short]
+        out = task.predict(task.build_model("tiny"), [{"label": "正面", "prefix": "房间很干净早餐也不错"},
+                                                     {"label": "负面", "prefix": "房间"}])
+    assert [len(o["texts"]) for o in out] == [1, 1] and out[0]["texts"][0].startswith("房间很干净早")
+    assert [str(w.message) for w in seen] == [
+        "cond_lm: 1 of 2 training texts were cut to 6 tokens (raise max_length to keep more; said once per run)",
+        "cond_lm: 1 of 2 prefixes were cut to 6 tokens (raise max_length to keep more; said once per run)"]

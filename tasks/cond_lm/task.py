@@ -6,9 +6,10 @@ import math
 import torch
 from omegaconf import OmegaConf
 
-from nlpkit.config import DecodeConfig
-from nlpkit.data import pad, read_json_lines, write_jsonl
+from nlpkit.data import pad, read_json_lines
 from nlpkit.errors import DataError, NlpkitError
+from nlpkit.generation import decode_config
+from nlpkit.inference import batched, device_of, unwrap, warn_cut
 from nlpkit.model import load_backbone
 from nlpkit.model.lm import lm_loss, sequence_logprob
 from nlpkit.pipelines import ALIASES, option_keys, sanitize
@@ -16,11 +17,50 @@ from nlpkit.task import BertTask
 
 from .config import PRETRAINED, TINY, CondLMConfig
 from .model import CondLM
+from .pipeline import CondLMPipeline
 from .reader import check_cond, read_records
 
 #: fields of a request besides the decode settings ("n" is num_return_sequences)
 REQUEST_KEYS = ("label", "cond", "n", "prefix", "id")
-DECODE_KEYS = tuple(f.name for f in dataclasses.fields(DecodeConfig))
+
+
+def label_names(cfg):
+    """Display names of raw labels (config label_names) as strings."""
+    names = cfg.label_names
+    return {str(k): str(v) for k, v in OmegaConf.to_container(names).items()} if names else {}
+
+
+def candidates(task, model, records):
+    """(candidate condition rows (K, d), per record: true row index and the row indices ranked).
+
+    Labels: every label. Vectors: the distinct dev vectors, at most cfg.eval_candidates per text
+    (its own plus others drawn reproducibly)."""
+    if task.mode == "label":
+        rows = model.label_embedding.weight.detach()
+        truth = [task.label_index(r["label"], *_where(r)) for r in records]
+        return rows, truth, [list(range(len(rows)))] * len(records)
+    distinct = {}
+    truth = [distinct.setdefault(tuple(task.cond_vector(r["cond"], *_where(r))), len(distinct)) for r in records]
+    rows = torch.tensor(list(distinct), dtype=torch.float)
+    k = task.cfg.eval_candidates
+    if len(rows) <= k:
+        return rows, truth, [list(range(len(rows)))] * len(records)
+    g = torch.Generator().manual_seed(0)
+    ranked = []
+    for t in truth:
+        others = (torch.randperm(len(rows) - 1, generator=g)[: k - 1]).tolist()
+        ranked.append(sorted([t] + [j + (j >= t) for j in others]))  # skip the text's own vector
+    return rows, truth, ranked
+
+
+def likelihoods(model, pad_id, pairs):
+    """Log-likelihood and token count of each (text ids, raw condition) pair, as one batch."""
+    device = device_of(model)
+    ids = pad([i for i, _ in pairs], pad_id).to(device)
+    mask = pad([[1] * len(i) for i, _ in pairs], 0).to(device)
+    cond = torch.stack([c for _, c in pairs]).to(device)
+    lp = sequence_logprob(model(ids, mask, cond=cond), ids, mask)
+    return [(lp[j].item(), len(i) - 1) for j, (i, _) in enumerate(pairs)]
 
 
 class CondLMTask(BertTask):
@@ -32,14 +72,11 @@ class CondLMTask(BertTask):
     config_class, tiny_profile, pretrained_profile = CondLMConfig, TINY, PRETRAINED
     call_options = ("decode",)
     call_extras = ("prefix",)
+    pipeline_class = CondLMPipeline
 
     # ---- data ------------------------------------------------------------------------------
     def read(self, path):
-        return read_records(path, self.cfg.max_length, self._label_names(), dict(self.cfg.data.columns))
-
-    def _label_names(self):
-        names = self.cfg.label_names
-        return {str(k): str(v) for k, v in OmegaConf.to_container(names).items()} if names else {}
+        return read_records(path, self.cfg.max_length, label_names(self.cfg), dict(self.cfg.data.columns))
 
     def texts(self, records):
         return (r["text"] for r in records)
@@ -83,7 +120,7 @@ class CondLMTask(BertTask):
         if self.mode != "label":
             raise DataError(path, line, f"this model is conditioned on vectors: give 'cond' "
                                         f"(a list of {self.state['cond_dim']} numbers), not 'label'", "label")
-        name = self._label_names().get(str(label), str(label))
+        name = label_names(self.cfg).get(str(label), str(label))
         if name not in self.labels:
             raise DataError(path, line, f"unknown label '{label}'; known labels: {', '.join(self.labels)}", "label")
         return self.labels.index(name)
@@ -122,76 +159,50 @@ class CondLMTask(BertTask):
         logits = model(batch["input_ids"], batch["attention_mask"], labels=batch.get("labels"), cond=batch.get("cond"))
         return lm_loss(logits, batch["input_ids"], batch["attention_mask"])
 
+    def training_records(self, records):
+        """The training records (read() already split long texts at sentence punctuation); says once per
+        run how many still hold more than max_length tokens (characters that become several tokens)."""
+        limit = self.cfg.max_length - 2
+        cut = sum(len(self.tokenizer.token_ids(r["text"])) > limit for r in records)
+        warn_cut(self, "training texts", cut, len(records), limit, "max_length")
+        return records
+
     # ---- scoring ---------------------------------------------------------------------------
-    @torch.no_grad()
-    def score(self, model, id_lists, conds):
-        """Log-likelihood and token count of each text `id_lists[i]` under raw condition `conds[i]`."""
-        device = next(model.parameters()).device
-        size = self.cfg.trainer.eval_batch_size
-        order = sorted(range(len(id_lists)), key=lambda i: len(id_lists[i]))  # little padding
-        logp, count = [0.0] * len(id_lists), [0] * len(id_lists)
-        for start in range(0, len(order), size):
-            idx = order[start : start + size]
-            ids = pad([id_lists[i] for i in idx], self.tokenizer.pad_id).to(device)
-            mask = pad([[1] * len(id_lists[i]) for i in idx], 0).to(device)
-            cond = torch.stack([conds[i] for i in idx]).to(device)
-            lp = sequence_logprob(model(ids, mask, cond=cond), ids, mask)
-            for j, i in enumerate(idx):
-                logp[i], count[i] = lp[j].item(), len(id_lists[i]) - 1
-        return logp, count
-
-    def _candidates(self, model, records):
-        """(candidate condition rows (K, d), per record: true row index and the row indices ranked).
-
-        Labels: every label. Vectors: the distinct dev vectors, at most cfg.eval_candidates per text
-        (its own plus others drawn reproducibly)."""
-        if self.mode == "label":
-            rows = model.label_embedding.weight.detach()
-            truth = [self.label_index(r["label"], *_where(r)) for r in records]
-            return rows, truth, [list(range(len(rows)))] * len(records)
-        distinct = {}
-        truth = [distinct.setdefault(tuple(self.cond_vector(r["cond"], *_where(r))), len(distinct)) for r in records]
-        rows = torch.tensor(list(distinct), dtype=torch.float)
-        k = self.cfg.eval_candidates
-        if len(rows) <= k:
-            return rows, truth, [list(range(len(rows)))] * len(records)
-        g = torch.Generator().manual_seed(0)
-        ranked = []
-        for t in truth:
-            others = (torch.randperm(len(rows) - 1, generator=g)[: k - 1]).tolist()
-            ranked.append(sorted([t] + [j + (j >= t) for j in others]))  # skip the text's own vector
-        return rows, truth, ranked
-
-    def evaluate(self, model, records, **options):
-        """Conditioning accuracy (the condition under which a text is most likely is its own),
-        perplexity under the true condition, overall and per label."""
+    def eval_predictions(self, model, records, **options):
+        """Per gold record: the log-likelihood and token count of its text under each candidate condition
+        ({row: (logprob, tokens)}) and its true condition's row."""
         if not records:
             raise NlpkitError("no records to evaluate")
-        rows, truth, ranked = self._candidates(model, records)
+        model = unwrap(model)
+        rows, truth, ranked = candidates(self, model, records)
         ids = [self.tokenizer.encode(r["text"], maxlen=self.cfg.max_length).input_ids for r in records]
         pairs = [(i, c) for i, cands in enumerate(ranked) for c in cands]
-        logp, count = self.score(model, [ids[i] for i, _ in pairs], [rows[c] for _, c in pairs])
-        best, own = {}, {}
-        for (i, c), lp, n in zip(pairs, logp, count):
-            if i not in best or lp > best[i][0]:
-                best[i] = (lp, c)
-            if c == truth[i]:
-                own[i] = (lp, n)
-        correct = [best[i][1] == truth[i] for i in range(len(records))]
-        metrics = {"cond_accuracy": sum(correct) / len(records), "perplexity": _ppl(own.values())}
+        pairs.sort(key=lambda p: len(ids[p[0]]))  # little padding
+        scored = batched(self, model, pairs, lambda chunk: likelihoods(
+            model, self.tokenizer.pad_id, [(ids[i], rows[c]) for i, c in chunk]))
+        out = [{"truth": t, "scores": {}} for t in truth]
+        for (i, c), result in zip(pairs, scored):
+            out[i]["scores"][c] = result
+        return out
+
+    def score(self, records, predictions):
+        """Conditioning accuracy (the condition under which a text is most likely is its own),
+        perplexity under the true condition, overall and per label; rows: each record with its "nll"
+        and predicted label (vectors: whether its own vector won)."""
+        best = [max(p["scores"], key=lambda c: p["scores"][c][0]) for p in predictions]
+        own = [p["scores"][p["truth"]] for p in predictions]
+        correct = [b == p["truth"] for b, p in zip(best, predictions)]
+        metrics = {"cond_accuracy": sum(correct) / len(records), "perplexity": _ppl(own)}
         if self.mode == "label":
             for k, name in enumerate(self.labels):
-                mine = [own[i] for i in range(len(records)) if truth[i] == k]
+                mine = [i for i, p in enumerate(predictions) if p["truth"] == k]
                 if mine:
-                    metrics[f"perplexity[{name}]"] = _ppl(mine)
-                    metrics[f"cond_accuracy[{name}]"] = sum(correct[i] for i in range(len(records)) if truth[i] == k) / len(mine)
-        if self.cfg.eval_output:
-            write_jsonl(self.cfg.eval_output, [
-                {**{k: v for k, v in r.items() if k != "where"}, "nll": -own[i][0] / max(own[i][1], 1),
-                 **({"pred_label": self.labels[best[i][1]]} if self.mode == "label" else {"correct": correct[i]})}
-                for i, r in enumerate(records)
-            ])
-        return metrics
+                    metrics[f"perplexity[{name}]"] = _ppl(own[i] for i in mine)
+                    metrics[f"cond_accuracy[{name}]"] = sum(correct[i] for i in mine) / len(mine)
+        rows = [{**{k: v for k, v in r.items() if k != "where"}, "nll": -own[i][0] / max(own[i][1], 1),
+                 **({"pred_label": self.labels[best[i]]} if self.mode == "label" else {"correct": correct[i]})}
+                for i, r in enumerate(records)]
+        return metrics, rows
 
     # ---- generation ------------------------------------------------------------------------
     def check_request(self, record, path="input", line=None):
@@ -239,46 +250,19 @@ class CondLMTask(BertTask):
                               f"{type(item).__name__}; give a condition vector as cond=[...]")
         if "prefix" in options and "prefix" not in record:
             record["prefix"] = options["prefix"]
-        return record
+        return self.check_request(record)
 
-    def _decode_config(self, record, options, prompt_len):
-        """Settings: the request's own > the call's options > cfg.decode."""
-        settings = OmegaConf.to_container(self.cfg.decode)
-        settings.update({k: v for k, v in options.items() if k in DECODE_KEYS})
-        settings.update({k: v for k, v in record.items() if k in DECODE_KEYS})
-        # the model was trained on texts of at most max_length tokens: generate no further
-        room = max(1, self.cfg.max_length - prompt_len)
-        settings["max_new_tokens"] = min(settings["max_new_tokens"], room)
-        settings["min_new_tokens"] = min(settings["min_new_tokens"], settings["max_new_tokens"])
-        return DecodeConfig.from_dict(settings)
-
-    def _prompt(self, record):
-        prefix_ids = self.tokenizer.token_ids(record["prefix"])[: self.cfg.max_length - 2]
-        return [self.tokenizer.cls_id] + prefix_ids
-
-    def _raw_cond(self, model, record):
-        device = next(model.parameters()).device
-        if "label" in record:
-            return model.label_embedding.weight[self.labels.index(record["label"])][None].detach()
-        return torch.tensor([record["cond"]], dtype=torch.float, device=device)
-
-    def _job(self, model, record, options):
-        record = self.check_request(record)
-        prompt = self._prompt(record)
-        config = self._decode_config(record, options, len(prompt))
-        tok = self.tokenizer
-        kwargs = {"mask": "causal", "eos_id": tok.sep_id, "pad_id": tok.pad_id, "cond": self._raw_cond(model, record)}
-        return record, prompt, config, kwargs
-
-    def predict(self, model, records, **options):
-        """Each request -> {"id"?, "label" (a label model), "texts": [n generated texts]}."""
+    def predict_batch(self, model, records, **options):
+        """Each request -> {"id"?, "label" (a label model), "texts": [n generated texts]}; a prefix longer
+        than max_length - 2 tokens is cut to it (said once per run)."""
         from nlpkit.generation import generate
 
-        jobs = [self._job(model, r, options) for r in records]  # every request is checked before any is decoded
+        jobs = [job(self, model, r, options) for r in records]  # every request is checked before any is decoded
+        cut = sum(len(self.tokenizer.token_ids(record["prefix"])) > self.cfg.max_length - 2 for record, *_ in jobs)
+        warn_cut(self, "prefixes", cut, len(records), self.cfg.max_length - 2, "max_length")
         out = []
         for record, prompt, config, kwargs in jobs:
-            with torch.no_grad():
-                hyps = generate(model, [prompt], config, **kwargs)[0]
+            hyps = generate(model, [prompt], config, **kwargs)[0]
             result = {k: record[k] for k in ("id", "label") if k in record}
             result["texts"] = [self.tokenizer.decode(prompt + list(h.ids), source=record["prefix"]) for h in hyps]
             out.append(result)
@@ -288,7 +272,7 @@ class CondLMTask(BertTask):
         """Yield one generated text piece by piece."""
         from nlpkit.generation import stream
 
-        record, prompt, config, kwargs = self._job(model, record, options)
+        record, prompt, config, kwargs = job(self, model, record, options)
         config = dataclasses.replace(config, num_return_sequences=1)
         produced = list(prompt)
         shown = self.tokenizer.decode(produced, source=record["prefix"])  # the prefix's rare characters kept
@@ -301,10 +285,22 @@ class CondLMTask(BertTask):
                 yield text[len(shown):]
                 shown = text
 
-    def pipeline(self, model, **defaults):
-        from .pipeline import CondLMPipeline
 
-        return CondLMPipeline(self, model, **defaults)
+def job(task, model, record, options):
+    """(the checked request, its prompt ids, its decode settings, generate()'s keywords) of one request.
+    Settings: the request's own > the call's options > cfg.decode; the model was trained on texts of at
+    most max_length tokens, so it generates no further."""
+    record = task.check_request(record)
+    tok = task.tokenizer
+    prompt = [tok.cls_id] + tok.token_ids(record["prefix"])[: task.cfg.max_length - 2]
+    config = decode_config(task.cfg.decode, options, record, skip=(*task.call_extras, *REQUEST_KEYS))
+    new = min(config.max_new_tokens, max(1, task.cfg.max_length - len(prompt)))
+    config = dataclasses.replace(config, max_new_tokens=new, min_new_tokens=min(config.min_new_tokens, new))
+    if "label" in record:
+        cond = model.label_embedding.weight[task.labels.index(record["label"])][None].detach()
+    else:
+        cond = torch.tensor([record["cond"]], dtype=torch.float, device=device_of(model))
+    return record, prompt, config, {"mask": "causal", "eos_id": tok.sep_id, "pad_id": tok.pad_id, "cond": cond}
 
 
 def _where(record):
