@@ -271,18 +271,24 @@ def refuse_not_used(cfg: DictConfig, schema_cls: type, set_keys: Sequence[str]) 
     """A key set by `set_keys` (to other than its default) that the task, or this run of it, does not
     read: one line naming the key and what does apply."""
     defaults = OmegaConf.structured(schema_cls)
-    changed = [k for k in set_keys if OmegaConf.select(cfg, k, default=None) != OmegaConf.select(defaults, k, default=None)]
+    changed = [k for k in set_keys
+               if OmegaConf.select(cfg, k, default=None) != OmegaConf.select(defaults, k, default=None)]
     for key, instead in declared(schema_cls, "not_used").items():
         if any(_under(k, key) for k in changed):
             raise NlpkitError(f"{key} does not apply to {cfg.task}: {instead}")
     only_with = declared(schema_cls, "only_with")
     for key, (decider, values) in only_with.items():
-        current = OmegaConf.select(cfg, decider)
-        for k in [k for k in changed if _under(k, key)] if current not in values else ():
-            theirs = [o for o, (d, vs) in only_with.items() if d == decider and current in vs]
-            raise NlpkitError(f"{k}={_show(OmegaConf.select(cfg, k))}: only {decider}={'|'.join(map(_show, values))} "
-                              f"reads it; this run's {decider} is {_show(current)}"
-                              + (f" (its keys: {', '.join(theirs)})" if theirs else ""))
+        hit = next((k for k in changed if _under(k, key)), None)
+        if hit is not None and OmegaConf.select(cfg, decider) not in values:
+            raise NlpkitError(_not_read_here(cfg, hit, decider, values, only_with))
+
+
+def _not_read_here(cfg: DictConfig, key: str, decider: str, values: tuple, only_with: dict) -> str:
+    """'head_size=8: only head=global_pointer reads it; this run's head is crf (its keys: ...)'."""
+    current = OmegaConf.select(cfg, decider)
+    theirs = [k for k, (d, vs) in only_with.items() if d == decider and current in vs]
+    return (f"{key}={_show(OmegaConf.select(cfg, key))}: only {decider}={'|'.join(map(_show, values))} reads it; "
+            f"this run's {decider} is {_show(current)}" + (f" (its keys: {', '.join(theirs)})" if theirs else ""))
 
 
 def upgrade(saved: DictConfig, schema_cls: type) -> DictConfig:
