@@ -25,7 +25,7 @@ stand-in without parameters (an exported model), whose inputs stay on the CPU.
 from __future__ import annotations
 
 import contextlib
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Optional, Sequence, Union
 
 if TYPE_CHECKING:
     import torch
@@ -83,15 +83,18 @@ def packed(items: Sequence, size: int, rows: Callable[[Any], int]) -> Iterator[l
         yield chunk
 
 
-def warn_cut(task: "Task", what: str, cut: int, total: int, limit: Union[int, str], key: str, hint: str = "") -> None:
+def warn_cut(task: "Task", what: str, cut: int, total: Optional[int], limit: Union[int, str], key: str,
+             hint: str = "") -> None:
     """Never silent: one warning line, once per task object (a run, a CLI call, a pipeline) and kind of
-    cut, saying how many inputs were cut to `limit` tokens and which key (or `hint`) keeps more."""
+    cut, saying how many inputs (of `total`, when known) were cut to `limit` tokens and which key (or
+    `hint`) keeps more."""
     import warnings
 
     warned = task.__dict__.setdefault("_cut_warned", set())
     if cut and what not in warned:
         warned.add(what)
-        warnings.warn(f"{task.name}: {cut} of {total} {what} were cut to {limit} tokens "
+        of = "" if total is None else f" of {total}"
+        warnings.warn(f"{task.name}: {cut}{of} {what} were cut to {limit} tokens "
                       f"({hint or f'raise {key} to keep more'}; said once per run)", stacklevel=3)
 
 

@@ -198,8 +198,15 @@ def test_fill_mask_pipeline_and_predict(run, tmp_path, capsys):
     assert main(["predict", f"model={run}", f"input={inputs}", "top_k=2"]) == 0
     row = json.loads(capsys.readouterr().out.strip())
     assert row["text"] == "杭州是浙江省的省[MASK]。" and len(row["predictions"]) == 2
-    assert main(["evaluate", f"model={run}"]) == 0
-    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["masked_tokens"] > 100
+    scored = tmp_path / "scored.jsonl"
+    assert main(["evaluate", f"model={run}", f"output={scored}"]) == 0
+    metrics = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert metrics["masked_tokens"] > 100
+    rows = [json.loads(line) for line in scored.open(encoding="utf-8")]  # output= is honoured (issue 25)
+    assert rows and all(set(r) == {"lines", "loss", "masked"} for r in rows)
+    assert sum(len(r["masked"]) for r in rows) == metrics["masked_tokens"]
+    right = sum(m["gold"] == m["pred"] for r in rows for m in r["masked"])
+    assert right == round(metrics["masked_accuracy"] * metrics["masked_tokens"])
 
 
 def test_run_loads_as_bert_for_masked_lm_and_as_another_tasks_model(run, tmp_path):

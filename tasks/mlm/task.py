@@ -6,8 +6,8 @@ import torch
 from torch.nn import functional as F
 
 from nlpkit.data import pad, read_json_lines, require
-from nlpkit.devices import eval_mode
 from nlpkit.errors import NlpkitError
+from nlpkit.inference import batched, device_of, unwrap, warn_cut
 from nlpkit.model import load_backbone
 from nlpkit.segmentation import get_segmenter
 from nlpkit.task import BertTask
@@ -19,6 +19,37 @@ from .reader import Corpus, file_lines
 MASK = "[MASK]"
 #: digits kept in the fill-mask scores (JSON-friendly, and equal between batch sizes)
 DIGITS = 6
+
+
+def fill_input(tokenizer, text, limit):
+    """(token ids, [(start, end, position)] of each [MASK]) of a fill-mask text."""
+    parts = text.split(MASK)
+    if len(parts) == 1:
+        raise NlpkitError(f"mlm: no {MASK} to fill in {text!r:.80}")
+    ids, masks, at = [tokenizer.cls_id], [], 0
+    for i, part in enumerate(parts):
+        ids += tokenizer.token_ids(part) if part else []
+        at += len(part)
+        if i < len(parts) - 1:
+            masks.append((at, at + len(MASK), len(ids)))
+            ids.append(tokenizer.mask_id)
+            at += len(MASK)
+    ids.append(tokenizer.sep_id)
+    if len(ids) > limit:
+        raise NlpkitError(f"mlm: {len(ids)} tokens, longer than the model's {limit} positions: {text!r:.80}")
+    return ids, masks
+
+
+def fill_candidates(tokenizer, text, span, scores, tokens):
+    """The top-k fills of one [MASK] at `span` of `text`, as transformers' fill-mask pipeline gives them."""
+    start, end, _ = span
+    rows = []
+    for score, token in zip(scores.tolist(), tokens.tolist()):
+        token_str = tokenizer.id_to_token(token)
+        fill = token_str[2:] if token_str.startswith("##") else token_str
+        rows.append({"score": round(score, DIGITS), "token": token, "token_str": token_str,
+                     "sequence": text[:start] + fill + text[end:], "start": start, "end": end})
+    return rows
 
 
 class MlmTask(BertTask):
@@ -75,6 +106,8 @@ class MlmTask(BertTask):
             ids.append(tok.sep_id)
             units.append(-1)
         if len(ids) > self.cfg.max_length:  # only for characters that normalise into several tokens
+            warn_cut(self, "packed text(s) whose characters make more tokens than characters", 1, None,
+                     self.cfg.max_length, "max_length", "their last tokens are not trained on")
             ids, units = ids[: self.cfg.max_length - 1] + [tok.sep_id], units[: self.cfg.max_length - 1] + [-1]
         return {"input_ids": ids, "units": units}
 
@@ -114,27 +147,43 @@ class MlmTask(BertTask):
         if not self._features(records):
             raise NlpkitError(f"mlm: no text to evaluate on in data.dev={self.cfg.data.dev}")
 
-    def evaluate(self, model, records, **options):
-        """Masked-token accuracy and perplexity, with masks drawn from cfg.seed (the same every epoch)."""
-        model = getattr(model, "module", model)
-        device = next(model.parameters()).device
+    def eval_predictions(self, model, records, **options):
+        """Per gold record: its masked positions' gold and predicted tokens and the summed loss, masks drawn
+        from cfg.seed (the same every epoch)."""
         features = self._features(records)
         if not features:
             raise NlpkitError("mlm: no text to evaluate on")
         generator = torch.Generator().manual_seed(self.cfg.seed)
-        total, correct, count = 0.0, 0, 0
-        with eval_mode(model), torch.inference_mode():
-            for chunk in self.batches(features, self.cfg.trainer.eval_batch_size):
-                batch = {k: v.to(device) for k, v in self.collate(chunk, generator).items()}
-                chosen = batch["labels"] != IGNORE
-                logits = model(batch["input_ids"], batch["attention_mask"], chosen).float()
-                gold = batch["labels"][chosen]
-                total += float(F.cross_entropy(logits, gold, reduction="sum"))
-                correct += int((logits.argmax(-1) == gold).sum())
-                count += int(gold.numel())
-        loss = total / count
-        return {"masked_accuracy": correct / count, "perplexity": math.exp(min(loss, 50.0)), "loss": loss,
-                "masked_tokens": count}
+        model = unwrap(model)
+
+        def run(chunk):
+            batch = {k: v.to(device_of(model)) for k, v in self.collate(chunk, generator).items()}
+            chosen = batch["labels"] != IGNORE
+            logits = model(batch["input_ids"], batch["attention_mask"], chosen).float()
+            gold = batch["labels"][chosen]
+            losses = F.cross_entropy(logits, gold, reduction="none").tolist()
+            rows, at = [], 0
+            for n in chosen.sum(1).tolist():  # the chosen positions, row by row
+                rows.append({"gold": gold[at : at + n].tolist(), "pred": logits[at : at + n].argmax(-1).tolist(),
+                             "loss": sum(losses[at : at + n])})
+                at += n
+            return rows
+
+        return batched(self, model, features, run)
+
+    def score(self, records, predictions):
+        """Masked-token accuracy and perplexity; rows: each record's lines with its masked tokens (gold and
+        predicted) and their mean loss."""
+        count = sum(len(p["gold"]) for p in predictions)
+        correct = sum(g == q for p in predictions for g, q in zip(p["gold"], p["pred"]))
+        loss = sum(p["loss"] for p in predictions) / count
+        metrics = {"masked_accuracy": correct / count, "perplexity": math.exp(min(loss, 50.0)), "loss": loss,
+                   "masked_tokens": count}
+        token = self.tokenizer.id_to_token
+        rows = [{"lines": r["lines"], "loss": p["loss"] / max(len(p["gold"]), 1),
+                 "masked": [{"gold": token(g), "pred": token(q)} for g, q in zip(p["gold"], p["pred"])]}
+                for r, p in zip(records, predictions)]
+        return metrics, rows
 
     def _features(self, records):
         key = str(records)
@@ -143,67 +192,30 @@ class MlmTask(BertTask):
         return self._dev[1]
 
     # ---- fill-mask -------------------------------------------------------------------------
-    def predict(self, model, records, top_k=None):
+    def predict_batch(self, model, records, top_k=None, **options):
         """Per text, as transformers' fill-mask pipeline: one [MASK] -> its top_k candidates
         {"score", "token", "token_str", "sequence", "start", "end"} (start/end: the [MASK]'s characters in
         the text; sequence: the text with that [MASK] filled); several [MASK]s -> one such list each."""
         top_k = self.cfg.top_k if top_k is None else top_k
-        model = getattr(model, "module", model)
-        device = next(model.parameters()).device
-        limit = model.bert.config.max_position_embeddings
-        inputs = [self._fill_input(r["text"], limit) for r in records]
-        out = []
-        with eval_mode(model), torch.inference_mode():
-            for start in range(0, len(inputs), self.cfg.trainer.eval_batch_size):
-                chunk = inputs[start : start + self.cfg.trainer.eval_batch_size]
-                out += self._fill(model, device, chunk, [r["text"] for r in records[start : start + len(chunk)]],
-                                  top_k)
-        return out
-
-    def _fill_input(self, text, limit):
-        """(token ids, [(start, end, position)] of each [MASK])."""
         tok = self.tokenizer
-        parts = text.split(MASK)
-        if len(parts) == 1:
-            raise NlpkitError(f"mlm: no {MASK} to fill in {text!r:.80}")
-        ids, masks, at = [tok.cls_id], [], 0
-        for i, part in enumerate(parts):
-            ids += tok.token_ids(part) if part else []
-            at += len(part)
-            if i < len(parts) - 1:
-                masks.append((at, at + len(MASK), len(ids)))
-                ids.append(tok.mask_id)
-                at += len(MASK)
-        ids.append(tok.sep_id)
-        if len(ids) > limit:
-            raise NlpkitError(f"mlm: {len(ids)} tokens, longer than the model's {limit} positions: {text!r:.80}")
-        return ids, masks
-
-    def _fill(self, model, device, inputs, texts, top_k):
-        ids = pad([i for i, _ in inputs], self.tokenizer.pad_id).to(device)
+        limit = model.bert.config.max_position_embeddings
+        inputs = [fill_input(tok, r["text"], limit) for r in records]
+        device = device_of(model)
+        ids = pad([i for i, _ in inputs], tok.pad_id).to(device)
         attention = pad([[1] * len(i) for i, _ in inputs], 0).to(device)
         positions = torch.zeros(ids.shape, dtype=torch.bool)
         for row, (_, masks) in enumerate(inputs):
             positions[row, [p for _, _, p in masks]] = True
         probs = torch.softmax(model(ids, attention, positions.to(device)).float(), -1).cpu()
-        probs[:, sorted(self.tokenizer.special_ids)] = 0  # never fill a mask with [PAD], [CLS], ...
+        probs[:, sorted(tok.special_ids)] = 0  # never fill a mask with [PAD], [CLS], ...
         scores, tokens = probs.topk(min(top_k, probs.shape[-1]), -1)
         out, n = [], 0
-        for text, (_, masks) in zip(texts, inputs):
-            filled = [self._candidates(text, span, scores[n + k], tokens[n + k]) for k, span in enumerate(masks)]
+        for record, (_, masks) in zip(records, inputs):
+            filled = [fill_candidates(tok, record["text"], span, scores[n + k], tokens[n + k])
+                      for k, span in enumerate(masks)]
             n += len(masks)
             out.append(filled[0] if len(filled) == 1 else filled)
         return out
-
-    def _candidates(self, text, span, scores, tokens):
-        start, end, _ = span
-        rows = []
-        for score, token in zip(scores.tolist(), tokens.tolist()):
-            token_str = self.tokenizer.id_to_token(token)
-            fill = token_str[2:] if token_str.startswith("##") else token_str
-            rows.append({"score": round(score, DIGITS), "token": token, "token_str": token_str,
-                         "sequence": text[:start] + fill + text[end:], "start": start, "end": end})
-        return rows
 
     def output_rows(self, records, predictions):
         return [{**r, "predictions": p} for r, p in zip(records, predictions)]
