@@ -11,7 +11,7 @@ import torch
 
 from nlpkit.cache import cache_dir
 from nlpkit.checkpoint import FINISHED, RESUME, clear_run, finish_run, plan_run, run_lock, start_run
-from nlpkit.data import is_json, iter_lines, read_json_records, require, write_jsonl
+from nlpkit.data import is_json, iter_lines, read_json_records, require
 from nlpkit.errors import DataError, NlpkitError
 from nlpkit.pipelines import Pipeline
 from nlpkit.task import Task
@@ -61,6 +61,21 @@ def _is_pairs_file(path):
     return False
 
 
+class JosePipeline(Pipeline):
+    """A call embeds documents (predict's {"vector", "similar_docs"}; per call: topn, infer_epochs);
+    the JoseModel's lookups (most_similar, similarity, doc_vector, infer_vector, ...) are the
+    pipeline's too."""
+
+    def __getattr__(self, name):
+        model = self.__dict__.get("model")
+        if model is None or name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(model, name)
+
+    def __contains__(self, word):
+        return word in self.model
+
+
 class JoseTask(Task):
     """JoSE spherical word + document embeddings (Riemannian SGD on the unit sphere)"""
 
@@ -73,6 +88,7 @@ class JoseTask(Task):
     #: jose's own run files (nlpkit.checkpoint removes them when a run is replaced)
     resume_may_change = ("progress", "corpus.workers")
     run_files = (VECTORS, VOCAB, SETTINGS, *TEXT_FILES.values(), RESUME_FILE)
+    pipeline_class = JosePipeline
 
     # ---- evaluation files ------------------------------------------------------------------
     def read(self, path):
@@ -89,16 +105,21 @@ class JoseTask(Task):
         """The labels the run was scored with after training."""
         return self.cfg.eval.labels or super().eval_data()
 
-    def evaluate(self, model, records, **options):
+    def eval_predictions(self, model, records, **options):
+        """Word pairs: the model's cosine of each pair; labels: each corpus line's k-NN label and cluster."""
+        if records and "w1" in records[0]:
+            return word_cosines(model, [(r["w1"], r["w2"], r["score"]) for r in records])
+        return label_predictions(model, [r["label"] for r in records], self.cfg.eval.knn_k)
+
+    def score(self, records, predictions):
+        """Spearman / Pearson of the word pairs' cosines, or k-NN accuracy and NMI of the labelled
+        documents; rows: each pair with its cosine, or each line with its label, prediction and cluster."""
         if records and "w1" in records[0]:
             pairs = [(r["w1"], r["w2"], r["score"]) for r in records]
-            cosines = word_cosines(model, pairs)
-            metrics, rows = word_similarity(pairs, cosines), [{**r, "cosine": c} for r, c in zip(records, cosines)]
-        else:
-            metrics, rows = score_labels(model, [r["label"] for r in records], self.cfg.eval.knn_k)
-        if self.cfg.eval_output:
-            write_jsonl(self.cfg.eval_output, rows)
-        return metrics
+            return word_similarity(pairs, predictions), [{**r, "cosine": c} for r, c in zip(records, predictions)]
+        labels = [r["label"] for r in records]
+        return label_metrics(labels, predictions), [{"line": i, "label": label, **p}
+                                                    for i, (label, p) in enumerate(zip(labels, predictions))]
 
     # ---- inference ---------------------------------------------------------------------------
     def read_inputs(self, path):
@@ -117,16 +138,15 @@ class JoseTask(Task):
             raise NlpkitError(f'jose embeds a text or a {{"text": "..."}} record, got {str(item)[:80]!r}')
         return dict(record)
 
-    def predict(self, model, records, topn=None, infer_epochs=None):
+    def predict_batch(self, model, records, topn=None, infer_epochs=None):
+        """Per text {"vector", "similar_docs": [{"doc", "cosine"}]} (no similar documents for a text without
+        a known word)."""
         topn = self.cfg.eval.topn if topn is None else topn
         vectors = model.infer_vectors([r["text"] for r in records], epochs=infer_epochs or self.cfg.eval.infer_epochs)
         return [{"vector": [round(x, 6) for x in v.tolist()],
                  "similar_docs": [{"doc": k, "cosine": round(c, 4)} for k, c in model.most_similar_docs(v, topn)]
                  if v.any() else []}
                 for v in vectors]
-
-    def pipeline(self, model, **defaults):
-        return JosePipeline(self, model, **defaults)
 
     def load_run(self, run_dir):
         return JoseModel.load(run_dir)
@@ -163,7 +183,7 @@ class JoseTask(Task):
                 check_labels(labels, corpus.n_lines, corpus.keys.tolist(), labels_path)
             model, metrics = train_run(out, cfg, plan, vocab, corpus)
         if labels is not None:
-            metrics.update(score_labels(model, labels, cfg.eval.knn_k)[0])
+            metrics.update(label_metrics(labels, label_predictions(model, labels, cfg.eval.knn_k)))
         if pairs is not None:
             metrics.update(word_similarity(pairs, word_cosines(model, pairs)))
         finish_run(out, metrics)
@@ -189,21 +209,6 @@ def _vocabulary(train_path, splitter, c):
         raise NlpkitError(f"{train_path}: no word occurs at least min_count={c.min_count} times "
                           "(lower corpus.min_count or give a larger corpus)")
     return vocab
-
-
-class JosePipeline(Pipeline):
-    """A call embeds documents (predict's {"vector", "similar_docs"}; per call: topn, infer_epochs);
-    the JoseModel's lookups (most_similar, similarity, doc_vector, infer_vector, ...) are the
-    pipeline's too."""
-
-    def __getattr__(self, name):
-        model = self.__dict__.get("model")
-        if model is None or name.startswith("_"):
-            raise AttributeError(name)
-        return getattr(model, name)
-
-    def __contains__(self, word):
-        return word in self.model
 
 
 def train_run(out, cfg, plan, vocab, corpus):
@@ -307,17 +312,21 @@ def check_labels(labels, lines, doc_keys, path="the labels file"):
         raise NlpkitError(f"{path}: fewer than 2 documents have both a vector and a label")
 
 
-def score_labels(model, labels, k=3):
-    """k-NN accuracy and spherical k-means NMI of the documents that have a vector and a label;
-    and a row per corpus line: its label, k-NN prediction and cluster (null for a line left out)."""
+def label_predictions(model, labels, k=3):
+    """Per corpus line: {"pred": its k-NN label, "cluster": its spherical k-means cluster} among the
+    documents that have a vector and a label (both None for a line left out)."""
     doc_keys = model.doc_keys.tolist()
     check_labels(labels, model.settings.get("lines", len(labels)), doc_keys)
     picked = [(row, key) for row, key in enumerate(doc_keys) if key < len(labels) and labels[key]]
     vectors, y = model.docs[[row for row, _ in picked]].numpy(), [labels[key] for _, key in picked]
     predicted, clusters = knn_predict(vectors, y, k=k), cluster(vectors, y)
-    metrics = {"knn_accuracy": sum(p == t for p, t in zip(predicted, y)) / len(y), "nmi": nmi(clusters, y),
-               "labelled_documents": len(y)}
-    found = {key: (p, int(c)) for (_, key), p, c in zip(picked, predicted, clusters)}
-    rows = [{"line": i, "label": label, "pred": found.get(i, (None, None))[0], "cluster": found.get(i, (None, None))[1]}
-            for i, label in enumerate(labels)]
-    return metrics, rows
+    found = {key: {"pred": p, "cluster": int(c)} for (_, key), p, c in zip(picked, predicted, clusters)}
+    return [found.get(i, {"pred": None, "cluster": None}) for i in range(len(labels))]
+
+
+def label_metrics(labels, predictions):
+    """k-NN accuracy and NMI of the lines label_predictions() scored."""
+    scored = [(label, p) for label, p in zip(labels, predictions) if p["pred"] is not None]
+    y = [label for label, _ in scored]
+    return {"knn_accuracy": sum(p["pred"] == label for label, p in scored) / len(y),
+            "nmi": nmi([p["cluster"] for _, p in scored], y), "labelled_documents": len(y)}
