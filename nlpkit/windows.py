@@ -12,9 +12,9 @@ decided by the one window that holds it whole and where it lies farthest from a 
 document's own start and end are no edge; the earlier window on a tie). Every span is therefore
 reported at most once, and by the window that saw the most context around it.
 
-Tasks use it through one hook each: `predict_windows(records, split, run, merge)` flattens every
-window of every record into one list the task runs in batches, then hands each record its windows'
-outputs to merge.
+Tasks use it through the core's inference template (nlpkit.inference): a task's windows(record) splits a
+record with encode_windows / split_text, and its merge(record, windows, outputs) calls merge_spans (or
+weighted_mean, elementwise_max); the core batches every window of every record of a call together.
 """
 from dataclasses import dataclass
 from typing import Optional
@@ -173,19 +173,7 @@ def text_windows(tokenizer, text, max_length, stride=None, avoid=()):
     return [(p.start, p.end) for p in split_text(tokenizer, text, max_length - 2, stride, avoid)]
 
 
-# ---- running and merging ----------------------------------------------------------------------
-def predict_windows(records, split, run, merge):
-    """split(record) -> its windows; run(all windows of all records) -> one output per window (the task
-    batches them as it likes); merge(record, windows, outputs) -> the record's prediction."""
-    parts = [split(r) for r in records]
-    outputs = run([w for p in parts for w in p])
-    results, at = [], 0
-    for record, windows in zip(records, parts):
-        results.append(merge(record, windows, outputs[at : at + len(windows)]))
-        at += len(windows)
-    return results
-
-
+# ---- merging ---------------------------------------------------------------------------------
 def owner(windows, start, end):
     """Index of the window that decides on span [start, end): of those holding it whole, the one
     where it lies farthest from a cut edge (the earliest on a tie); None when none holds it."""
