@@ -15,6 +15,45 @@ from .config import PRETRAINED, TINY, Seq2SeqConfig, check_room
 SOURCE_KEYS = ("src", "text", "abst", "content")
 
 
+def _record(src, tgt, path, line, fields=("content", "title")):
+    """A training / evaluation record {"src", "tgt"}; an empty side is one error naming its field."""
+    if not src.strip():
+        raise DataError(path, line, "is empty", fields[0])
+    if not tgt.strip():
+        raise DataError(path, line, "empty target", fields[1])
+    return {"src": src.strip(), "tgt": tgt.strip()}
+
+
+def read_tsv(path):
+    """CSL TSV: `title\\tcontent` lines."""
+    return [_record(content, title, path, no)
+            for no, title, content in iter_tsv_pairs(path, ("title", "content"))]
+
+
+def read_folder(folder):
+    """THUCNews layout: one article per .txt file (any depth), line 1 the title, the rest the body."""
+    records = []
+    files = sorted(folder.rglob("*.txt"))
+    if not files:
+        raise NlpkitError(f"{folder}: no .txt files (THUCNews layout: line 1 title, rest body)")
+    for f in files:
+        lines = [line for _, line in iter_lines(f)]
+        title = lines[0] if lines else ""
+        body = "".join(line.strip() for line in lines[1:])
+        records.append(_record(body, title, f, 1, ("body", "title")))
+    return records
+
+
+def source_record(obj, path, line):
+    """A predict input: a record whose source is "src" (or "text"/"abst"/"content")."""
+    if not isinstance(obj, dict):
+        raise DataError(path, line, f"expected a JSON object or a string, got {type(obj).__name__}")
+    src = next((obj[k] for k in SOURCE_KEYS if k in obj), None)
+    if not isinstance(src, str) or not src.strip():
+        raise DataError(path, line, f"expected a non-empty string in one of the fields {', '.join(SOURCE_KEYS)}")
+    return {**obj, "src": src}
+
+
 class Seq2SeqTask(BertTask):
     """UniLM-masked seq2seq generation (titles, summaries)."""
 
@@ -29,25 +68,11 @@ class Seq2SeqTask(BertTask):
         """CSL TSV `title\\tcontent`, JSONL {"title","abst"} / {"src","tgt"}, or a THUCNews folder."""
         p = Path(path)
         if p.is_dir():
-            return self._read_folder(p)
+            return read_folder(p)
         check_file(p)
         if p.suffix in (".json", ".jsonl"):
-            return self._read_jsonl(p)
-        return self._read_tsv(p)
-
-    def _record(self, src, tgt, path, line, fields=("content", "title")):
-        if not src.strip():
-            raise DataError(path, line, "is empty", fields[0])
-        if not tgt.strip():
-            raise DataError(path, line, "empty target", fields[1])
-        return {"src": src.strip(), "tgt": tgt.strip()}
-
-    def _read_tsv(self, path):
-        return [self._record(content, title, path, no)
-                for no, title, content in iter_tsv_pairs(path, ("title", "content"))]
-
-    def _read_jsonl(self, path):
-        return [self.from_row(obj, path, no) for no, obj in read_json_lines(path)]
+            return [self.from_row(obj, p, no) for no, obj in read_json_lines(p)]
+        return read_tsv(p)
 
     def from_row(self, obj, path, no):
         """A JSON object or table row {"title","abst"} / {"src","tgt"} -> a record."""
@@ -59,20 +84,7 @@ class Seq2SeqTask(BertTask):
         src, tgt = obj[pair[0]], obj[pair[1]]
         if not isinstance(src, str) or not isinstance(tgt, str):
             raise DataError(path, no, "expected strings", pair[0] if not isinstance(src, str) else pair[1])
-        return self._record(src, tgt, path, no, pair)
-
-    def _read_folder(self, folder):
-        """THUCNews layout: one article per .txt file (any depth), line 1 the title, the rest the body."""
-        records = []
-        files = sorted(folder.rglob("*.txt"))
-        if not files:
-            raise NlpkitError(f"{folder}: no .txt files (THUCNews layout: line 1 title, rest body)")
-        for f in files:
-            lines = [line for _, line in iter_lines(f)]
-            title = lines[0] if lines else ""
-            body = "".join(line.strip() for line in lines[1:])
-            records.append(self._record(body, title, f, 1, ("body", "title")))
-        return records
+        return _record(src, tgt, path, no, pair)
 
     def texts(self, records):
         for r in records:
@@ -168,20 +180,11 @@ class Seq2SeqTask(BertTask):
                               f"CSL TSV (a THUCNews folder is training/evaluation data)")
         check_file(p)
         if p.suffix not in (".json", ".jsonl"):
-            return self._read_tsv(p)
-        return [self._input(obj, path, no) for no, obj in read_json_lines(path)]
+            return read_tsv(p)
+        return [source_record(obj, path, no) for no, obj in read_json_lines(path)]
 
     def as_record(self, item, **options):
         """A pipeline input: the source text, or a record with "src" (or "text"/"abst"/"content")."""
         if isinstance(item, str):
             item = {"src": item}
-        return self._input(item, "input", None)
-
-    @staticmethod
-    def _input(obj, path, line):
-        if not isinstance(obj, dict):
-            raise DataError(path, line, f"expected a JSON object or a string, got {type(obj).__name__}")
-        src = next((obj[k] for k in SOURCE_KEYS if k in obj), None)
-        if not isinstance(src, str) or not src.strip():
-            raise DataError(path, line, f"expected a non-empty string in one of the fields {', '.join(SOURCE_KEYS)}")
-        return {**obj, "src": src}
+        return source_record(item, "input", None)
