@@ -15,6 +15,9 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+#: a small checkpoint's rate over bert-base's, where a task declares no small profile of its own: on
+#: albert-tiny, classify's dev sweep (scripts/sweep_profiles.py) found 1e-4 best, 5 x bert-base's 2e-5
+SMALL_LR_FACTOR = 5.0
 #: (class, largest hidden size in it)
 CLASSES = (("tiny", 128), ("small", 767), ("base", None))
 #: first parts of weight names that belong to a masked-LM head, per transformers architecture
@@ -67,6 +70,12 @@ def _weight_names(folder: Path) -> list[str]:
 
         return list(torch.load(folder / "pytorch_model.bin", map_location="cpu", mmap=True, weights_only=True))
     return []
+
+
+def scaled(profile: dict, factor: float) -> dict:
+    """`profile` with its learning rate times `factor`, the rest as it is."""
+    trainer = profile.get("trainer", {})
+    return {**profile, "trainer": {**trainer, "lr": float(f"{trainer['lr'] * factor:.3g}")}} if "lr" in trainer else profile
 
 
 def model_class(facts: ModelFacts | None) -> str:

@@ -229,6 +229,7 @@ class BertTask(Task):
     #: overrides for a model of hidden size <= 128: model=tiny, or one nlpkit pretrained at that size
     tiny_profile = {}
     #: overrides for a small pretrained checkpoint (hidden < 768, e.g. albert-tiny); None: pretrained_profile
+    #: at nlpkit.profiles.SMALL_LR_FACTOR times its rate
     small_profile = None
     #: overrides for a base-sized checkpoint: the published recipes of the task's family (lr ~2e-5)
     pretrained_profile = {"trainer": {"lr": 2e-5, "epochs": 3, "batch_size": 32, "warmup": 0.1}}
@@ -242,9 +243,12 @@ class BertTask(Task):
     @classmethod
     def profiles(cls) -> dict:
         """{class: profile} for nlpkit.profiles.choose."""
+        from .profiles import SMALL_LR_FACTOR, scaled
+
         # a tiny model's small matrices gain nothing from a second thread, and lose ~10x on a busy machine
         tiny = {**cls.tiny_profile, "trainer": {"threads": 1, **cls.tiny_profile.get("trainer", {})}}
-        return {"tiny": tiny, "small": cls.small_profile or cls.pretrained_profile, "base": cls.pretrained_profile}
+        small = cls.small_profile or scaled(cls.pretrained_profile, SMALL_LR_FACTOR)
+        return {"tiny": tiny, "small": small, "base": cls.pretrained_profile}
 
     @classmethod
     def profile(cls, model: str) -> dict:

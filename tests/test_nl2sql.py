@@ -79,7 +79,7 @@ NEW_QUESTIONS = [
 def test_pipeline_on_a_new_table_dict(run):
     nl2sql = pipeline("nl2sql", model=str(run))
     outs = nl2sql([q for q, _ in NEW_QUESTIONS], table=NEW_TABLE)
-    db = nl2sql.task.database(nl2sql.task.as_record("x", table=NEW_TABLE)["tables"])
+    db = nl2sql.task.tables.database(nl2sql.task.as_record("x", table=NEW_TABLE)["tables"])
     for out in outs:
         assert set(out) == {"sql", "params", "query", "value_spans", "rows"}
         assert out["sql"].startswith("SELECT ") and all(str(p) not in out["sql"] for p in out["params"])  # bound
@@ -128,7 +128,7 @@ def test_unknown_pipeline_option_lists_the_valid_ones(run):
     with pytest.raises(NlpkitError, match=r"unknown option 'num_beams' .*valid options: snap_values, tables, "):
         nl2sql("一班有几个人", table=NEW_TABLE, num_beams=2)  # transformers' name of beam_size: nl2sql has none
     questions = ["王小的数学成绩是多少", "赵的语文成绩是多少"]  # short forms of 王小明, 赵敏
-    table = nl2sql.task.database(nl2sql.task.as_record("x", table=NEW_TABLE)["tables"]).table("kaoshi")
+    table = nl2sql.task.tables.database(nl2sql.task.as_record("x", table=NEW_TABLE)["tables"]).table("kaoshi")
     for snapped, out in ((True, nl2sql(questions, table=NEW_TABLE)),
                          (False, nl2sql(questions, table=NEW_TABLE, snap_values=False))):
         for question, one in zip(questions, out):  # the per-call snap_values reaches the decoder

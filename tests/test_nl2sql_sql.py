@@ -173,7 +173,7 @@ def test_existing_sqlite_database(tmp_path):
     cls = get_task_class("nl2sql")
     task = cls(build_config(cls, [f"tables={path}"]))
     [r] = task.read(tmp_path / "q.json")
-    db = task.database(r["tables"])
+    db = task.tables.database(r["tables"])
     assert db.tables["orders"].types == ["text", "real"]
     assert db.run(r["sql"], "orders") == [(14.5,)]
 

@@ -1,6 +1,4 @@
 """nl2sql: a question about a table -> a TableQA query, rendered as SQL and run on SQLite."""
-import hashlib
-import json
 from pathlib import Path
 
 from nlpkit.data import check_file
@@ -14,20 +12,34 @@ from .decoding import decode
 from .decoding import value_tags as value_tags_of
 from .metrics import score as score_queries
 from .model import NL2SQLModel, nl2sql_loss
-from .reader import database_from_dicts, find_tables, open_database, read_questions
+from .reader import find_tables, read_questions
 from .sql import render
+from .tables import Tables
 
 
 def warn_cuts(task, records, what):
     """Say once per run how many questions, and how many questions' column headers, encoding cuts."""
     lengths, tok = task._lengths, task.tokenizer
-    found = [features.cuts(len(tok.token_ids(r["question"])), task._header_ids(*task._table(r)), lengths)
-             for r in records]
+    found = [features.cuts(len(tok.token_ids(r["question"])), task.tables.header_ids(*task.tables.of(r), tok),
+                           lengths) for r in records]
     warn_cut(task, f"{what}questions", sum(q for q, _ in found), len(records), lengths.question,
              "max_question_length")
     warn_cut(task, f"{what}questions' table headers", sum(h for _, h in found), len(records), lengths.header,
              "max_header_length", "at most: a wide table gets fewer within max_length; raise max_header_length or "
              "max_length to keep more")
+
+
+def table_places(task, tables):
+    """Where a table id is looked up: `tables`, else the tables files of the run's dev and train data."""
+    places = [Path(tables)] if tables else []
+    for split in ("dev", "train"):
+        questions = task.cfg.data.get(split) or task.sample_path(split)
+        if questions and Path(questions).exists():
+            try:
+                places.append(find_tables(questions))
+            except NlpkitError:
+                continue
+    return places
 
 
 class NL2SQLTask(BertTask):
@@ -51,27 +63,16 @@ class NL2SQLTask(BertTask):
 
     def __init__(self, cfg, state=None):
         super().__init__(cfg, state)
-        self._dbs = {}  # key (a resolved path, or "memory:<digest>") -> Database
+        self.tables = Tables()
         self._features, self._features_tokenizer = {}, None  # (tables, version, table id, question) -> features
-        self._headers, self._headers_tokenizer = {}, None  # (version, table id) -> header token ids
         self._lengths = features.Lengths.of(cfg)
-
-    # ---- tables ----------------------------------------------------------------------------
-    def database(self, key):
-        if key not in self._dbs or self._dbs[key].stale():
-            self._dbs[key] = open_database(key)
-        return self._dbs[key]
-
-    def _table(self, record):
-        db = self.database(record["tables"])
-        return db, db.table(record["table_id"])
 
     # ---- data ------------------------------------------------------------------------------
     def read(self, path, need_sql=True):
         """TableQA questions; the tables come from `tables=` or the file next to them (train.tables.json)."""
         check_file(path)
         key = str(find_tables(path, self.cfg.tables).resolve())
-        db = self.database(key)
+        db = self.tables.database(key)
         records = read_questions(path, db, key, need_sql)
         for r in records:
             r["tables_version"] = db.version[:16]  # a changed tables file re-encodes cached features
@@ -87,28 +88,19 @@ class NL2SQLTask(BertTask):
             if (r["tables"], r["table_id"]) in seen:
                 continue
             seen.add((r["tables"], r["table_id"]))
-            db, table = self._table(r)
+            db, table = self.tables.of(r)
             yield from table.header
             for j, kind in enumerate(table.types):
                 if kind == "text":
                     yield from db.values(table.id, j)
 
     def encode(self, record, with_labels=True):
-        db, table = self._table(record)
-        return features.encode(record, table, lambda j: db.values(table.id, j), self._header_ids(db, table),
+        db, table = self.tables.of(record)
+        return features.encode(record, table, lambda j: db.values(table.id, j), self.tables.header_ids(db, table, self.tokenizer),
                                self.tokenizer, self._lengths, with_labels=with_labels and record.get("sql") is not None)
 
-    def _header_ids(self, db, table):
-        """Token ids of a table's headers, tokenized once per table (not once per question)."""
-        if self._headers_tokenizer is not self.tokenizer:
-            self._headers, self._headers_tokenizer = {}, self.tokenizer
-        key = (db.version, table.id)
-        if key not in self._headers:
-            self._headers[key] = [self.tokenizer.token_ids(h) for h in table.header]
-        return self._headers[key]
-
     def _inference_features(self, record):
-        db, _ = self._table(record)
+        db, _ = self.tables.of(record)
         key = (record["tables"], db.version, record["table_id"], record["question"])
         if self._features_tokenizer is not self.tokenizer or len(self._features) >= self.max_cached_features:
             self._features, self._features_tokenizer = {}, self.tokenizer
@@ -143,7 +135,7 @@ class NL2SQLTask(BertTask):
         out = model(to_device(features.collate(feats, self.tokenizer), model))
         results = []
         for b, (r, f) in enumerate(zip(records, feats)):
-            db, table = self._table(r)
+            db, table = self.tables.of(r)
             query, spans = decode(out, b, f["offsets"], r["question"], table, lambda j: db.values(table.id, j),
                                   snap_values)
             sql, params = render(query, table)
@@ -163,7 +155,7 @@ class NL2SQLTask(BertTask):
     def score(self, records, predictions):
         items = []
         for r, p in zip(records, predictions):
-            db, table = self._table(r)
+            db, table = self.tables.of(r)
             offsets = self._inference_features(r)["offsets"]
             items.append({"pred": p["query"], "gold": r["sql"], "table": table, "db": db, "table_id": table.id,
                           "pred_tags": p["value_tags"],
@@ -189,27 +181,7 @@ class NL2SQLTask(BertTask):
         if table is None:
             raise NlpkitError("nl2sql needs the table: pipeline(question, table={...} or a table id)")
         if isinstance(table, dict):
-            key = "memory:" + hashlib.sha256(json.dumps(table, ensure_ascii=False, sort_keys=True,
-                                                        default=str).encode()).hexdigest()
-            if key not in self._dbs:
-                self._dbs[key] = database_from_dicts([table])
-            return {"table_id": str(table.get("id")), "question": question.strip(), "sql": None, "tables": key}
-        key = self._find_table(str(table), tables or self.cfg.tables)
+            return {"table_id": str(table.get("id")), "question": question.strip(), "sql": None,
+                    "tables": self.tables.hold(table)}
+        key = self.tables.find(str(table), table_places(self, tables or self.cfg.tables))
         return {"table_id": str(table), "question": question.strip(), "sql": None, "tables": key}
-
-    def _find_table(self, table_id, tables):
-        """The database holding a table id: `tables`, else the tables of the run's dev and train data."""
-        places = [Path(tables)] if tables else []
-        for split in ("dev", "train"):
-            questions = self.cfg.data.get(split) or self.sample_path(split)
-            if questions and Path(questions).exists():
-                try:
-                    places.append(find_tables(questions))
-                except NlpkitError:
-                    continue
-        for place in places:
-            key = str(Path(place).resolve())
-            if table_id in self.database(key).tables:
-                return key
-        raise NlpkitError(f"table '{table_id}' not found in {', '.join(map(str, places)) or 'any known tables file'}; "
-                          "pass table={...} or tables=PATH")
