@@ -393,7 +393,8 @@ def test_pretrained_profile_few_steps(tmp_path):
     from nlpkit.model import load_backbone
 
     task, model = load_run(run)
-    assert (task.cfg.crf_lr_multiplier, task.cfg.trainer.lr) == (1000.0, 2e-5)
+    # MiniLM (hidden 384) is a small checkpoint: bert-base's recipe at nlpkit.profiles.SMALL_LR_FACTOR x its rate
+    assert (task.cfg.crf_lr_multiplier, task.cfg.trainer.lr) == (1000.0, 1e-4)
     moved = max(t.abs().max().item() for t in model.crf.parameters_scaled())  # they start in [-0.1, 0.1]
     original, _ = load_backbone(path, task.tokenizer)
     bert_moved = (model.bert.embeddings.word_embeddings.weight - original.embeddings.word_embeddings.weight).abs().max()
