@@ -15,6 +15,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from nlpkit.export import ENCODER_AXES
 from nlpkit.model import load_backbone, padding_mask, run_bert
 
 from .matching import LINK_FEATURES
@@ -31,6 +32,11 @@ N_TAGS = 2 * N_LINK + 1
 
 
 class NL2SQLModel(nn.Module):
+    #: nlpkit export: predict calls forward on one batch dict (B questions, L tokens, C columns, Q
+    #: question positions); decoding and SQL run in Python (see nlpkit.export)
+    onnx_graphs = {"forward": {"batch": {**ENCODER_AXES, "tags": "BL.", "col_pos": "BC", "col_mask": "BC",
+                                          "col_real": "BC", "col_cover": "BC", "link_feats": "BQC."}}}
+
     def __init__(self, source, tokenizer, tiny=None):
         super().__init__()
         self.bert, _ = load_backbone(source, tokenizer, tiny=tiny)
