@@ -15,10 +15,11 @@ from nlpkit.model.lm import lm_loss, sequence_logprob
 from nlpkit.pipelines import ALIASES, option_keys, sanitize
 from nlpkit.task import BertTask
 
+from .conditions import Conditions
 from .config import PRETRAINED, TINY, CondLMConfig
 from .model import CondLM
 from .pipeline import CondLMPipeline
-from .reader import check_cond, read_records
+from .reader import read_records
 
 #: fields of a request besides the decode settings ("n" is num_return_sequences)
 REQUEST_KEYS = ("label", "cond", "n", "prefix", "id")
@@ -35,12 +36,13 @@ def candidates(task, model, records):
 
     Labels: every label. Vectors: the distinct dev vectors, at most cfg.eval_candidates per text
     (its own plus others drawn reproducibly)."""
-    if task.mode == "label":
+    conditions = task.conditions
+    if conditions.mode == "label":
         rows = model.label_embedding.weight.detach()
-        truth = [task.label_index(r["label"], *_where(r)) for r in records]
+        truth = [conditions.index(r["label"], *_where(r)) for r in records]
         return rows, truth, [list(range(len(rows)))] * len(records)
     distinct = {}
-    truth = [distinct.setdefault(tuple(task.cond_vector(r["cond"], *_where(r))), len(distinct)) for r in records]
+    truth = [distinct.setdefault(tuple(conditions.vector(r["cond"], *_where(r))), len(distinct)) for r in records]
     rows = torch.tensor(list(distinct), dtype=torch.float)
     k = task.cfg.eval_candidates
     if len(rows) <= k:
@@ -95,47 +97,31 @@ class CondLMTask(BertTask):
     def check_dev(self, records):
         """Check dev records against what prepare() learnt from train, so that a label unseen in
         training (or a vector of another size) stops the run before training, not after epoch 1."""
+        conditions = self.conditions
         for r in records:
             path, line = _where(r)
-            if "label" in r and self.mode == "label" and r["label"] not in self.labels:
+            if "label" in r and conditions.mode == "label" and r["label"] not in conditions.labels:
                 raise DataError(path, line, f"label '{r['label']}' does not occur in the training data "
-                                            f"(its labels: {', '.join(self.labels)})", "label")
+                                            f"(its labels: {', '.join(conditions.labels)})", "label")
             if "label" in r:
-                self.label_index(r["label"], path, line)
+                conditions.index(r["label"], path, line)
             else:
-                self.cond_vector(r["cond"], path, line)
+                conditions.vector(r["cond"], path, line)
 
     @property
-    def mode(self):
-        if "mode" not in self.state:
-            raise NlpkitError("cond_lm: no task state (labels / condition size); prepare() on training data first")
-        return self.state["mode"]
+    def conditions(self):
+        """What the model is conditioned on (its labels or its vectors' size): conditions.py."""
+        return Conditions(self.state, label_names(self.cfg))
 
     @property
     def labels(self):
         return self.state.get("labels", [])
 
-    def label_index(self, label, path="input", line=None):
-        """Index of a label given by name or by its raw value in the data (e.g. 1 for "正面")."""
-        if self.mode != "label":
-            raise DataError(path, line, f"this model is conditioned on vectors: give 'cond' "
-                                        f"(a list of {self.state['cond_dim']} numbers), not 'label'", "label")
-        name = label_names(self.cfg).get(str(label), str(label))
-        if name not in self.labels:
-            raise DataError(path, line, f"unknown label '{label}'; known labels: {', '.join(self.labels)}", "label")
-        return self.labels.index(name)
-
-    def cond_vector(self, values, path="input", line=None):
-        if self.mode != "vector":
-            raise DataError(path, line, f"this model is conditioned on labels: give 'label' "
-                                        f"(one of {', '.join(self.labels)}), not 'cond'", "cond")
-        return check_cond(values, path, line, size=self.state["cond_dim"])
-
     def encode(self, record):
         ids = self.tokenizer.encode(record["text"], maxlen=self.cfg.max_length).input_ids
         if "label" in record:
-            return {"input_ids": ids, "label": self.label_index(record["label"], *_where(record))}
-        return {"input_ids": ids, "cond": self.cond_vector(record["cond"], *_where(record))}
+            return {"input_ids": ids, "label": self.conditions.index(record["label"], *_where(record))}
+        return {"input_ids": ids, "cond": self.conditions.vector(record["cond"], *_where(record))}
 
     def collate(self, features):
         batch = {
@@ -151,7 +137,7 @@ class CondLMTask(BertTask):
     # ---- model -----------------------------------------------------------------------------
     def build_model(self, source):
         bert, cls = load_backbone(source, self.tokenizer, lm_head=True, tiny=self.cfg.tiny)
-        if self.mode == "label":
+        if self.conditions.mode == "label":
             return CondLM(bert, cls, self.cfg.label_embedding_size, self.cfg.cond_hidden, len(self.labels))
         return CondLM(bert, cls, self.state["cond_dim"], self.cfg.cond_hidden)
 
@@ -193,50 +179,23 @@ class CondLMTask(BertTask):
         own = [p["scores"][p["truth"]] for p in predictions]
         correct = [b == p["truth"] for b, p in zip(best, predictions)]
         metrics = {"cond_accuracy": sum(correct) / len(records), "perplexity": _ppl(own)}
-        if self.mode == "label":
+        label_mode = self.conditions.mode == "label"
+        if label_mode:
             for k, name in enumerate(self.labels):
                 mine = [i for i, p in enumerate(predictions) if p["truth"] == k]
                 if mine:
                     metrics[f"perplexity[{name}]"] = _ppl(own[i] for i in mine)
                     metrics[f"cond_accuracy[{name}]"] = sum(correct[i] for i in mine) / len(mine)
         rows = [{**{k: v for k, v in r.items() if k != "where"}, "nll": -own[i][0] / max(own[i][1], 1),
-                 **({"pred_label": self.labels[best[i]]} if self.mode == "label" else {"correct": correct[i]})}
+                 **({"pred_label": self.labels[best[i]]} if label_mode else {"correct": correct[i]})}
                 for i, r in enumerate(records)]
         return metrics, rows
 
     # ---- generation ------------------------------------------------------------------------
-    def check_request(self, record, path="input", line=None):
-        """Validate one predict/pipeline request; returns it normalised: the label's display name,
-        the cond vector as floats, "prefix" a string, its decode settings typed and checked."""
-        if not isinstance(record, dict):
-            raise DataError(path, line, f"expected a JSON object, got {type(record).__name__}")
-        decode_keys = set(option_keys(self)) | set(ALIASES)
-        unknown = [k for k in record if k not in REQUEST_KEYS and k not in decode_keys]
-        if unknown:
-            raise DataError(path, line, f"unknown field '{unknown[0]}'; allowed: {', '.join(REQUEST_KEYS)}, "
-                                        f"or a decode option ({', '.join(sorted(option_keys(self)))})")
-        if ("label" in record) == ("cond" in record):
-            wanted = f"'label' (one of {', '.join(self.labels)})" if self.mode == "label" else \
-                f"'cond' (a list of {self.state['cond_dim']} numbers)"
-            raise DataError(path, line, f"give exactly one of 'label' and 'cond'; this model takes {wanted}")
-        out = {k: record[k] for k in ("id",) if k in record}
-        if "label" in record:
-            out["label"] = self.labels[self.label_index(record["label"], path, line)]
-        else:
-            out["cond"] = self.cond_vector(record["cond"], path, line)
-        out["prefix"] = record.get("prefix", "")
-        if not isinstance(out["prefix"], str):
-            raise DataError(path, line, f"expected a string, got {type(out['prefix']).__name__}", "prefix")
-        try:
-            out.update(sanitize(self, {k: v for k, v in record.items() if k in decode_keys}))
-        except NlpkitError as e:
-            raise DataError(path, line, str(e)) from None
-        return out
-
     def read_inputs(self, path):
         """`nlpkit predict` input: JSONL {"label": ..., "n": 5} or {"cond": [...]}, optionally
         "prefix" (the text's beginning), "id", and decode settings (top_p, seed, ...)."""
-        return [self.check_request(obj, path, no) for no, obj in read_json_lines(path)]
+        return [check_request(self, obj, path, no) for no, obj in read_json_lines(path)]
 
     def as_record(self, item, **options):
         """A pipeline input -> a request: a label (its name or raw value) or a request dict; the
@@ -250,7 +209,7 @@ class CondLMTask(BertTask):
                               f"{type(item).__name__}; give a condition vector as cond=[...]")
         if "prefix" in options and "prefix" not in record:
             record["prefix"] = options["prefix"]
-        return self.check_request(record)
+        return check_request(self, record)
 
     def predict_batch(self, model, records, **options):
         """Each request -> {"id"?, "label" (a label model), "texts": [n generated texts]}; a prefix longer
@@ -286,11 +245,39 @@ class CondLMTask(BertTask):
                 shown = text
 
 
+def check_request(task, record, path="input", line=None):
+    """Validate one predict/pipeline request; returns it normalised: the label's display name,
+    the cond vector as floats, "prefix" a string, its decode settings typed and checked."""
+    if not isinstance(record, dict):
+        raise DataError(path, line, f"expected a JSON object, got {type(record).__name__}")
+    decode_keys = set(option_keys(task)) | set(ALIASES)
+    unknown = [k for k in record if k not in REQUEST_KEYS and k not in decode_keys]
+    if unknown:
+        raise DataError(path, line, f"unknown field '{unknown[0]}'; allowed: {', '.join(REQUEST_KEYS)}, "
+                                    f"or a decode option ({', '.join(sorted(option_keys(task)))})")
+    conditions = task.conditions
+    if ("label" in record) == ("cond" in record):
+        raise DataError(path, line, f"give exactly one of 'label' and 'cond'; this model takes {conditions.wanted()}")
+    out = {k: record[k] for k in ("id",) if k in record}
+    if "label" in record:
+        out["label"] = conditions.labels[conditions.index(record["label"], path, line)]
+    else:
+        out["cond"] = conditions.vector(record["cond"], path, line)
+    out["prefix"] = record.get("prefix", "")
+    if not isinstance(out["prefix"], str):
+        raise DataError(path, line, f"expected a string, got {type(out['prefix']).__name__}", "prefix")
+    try:
+        out.update(sanitize(task, {k: v for k, v in record.items() if k in decode_keys}))
+    except NlpkitError as e:
+        raise DataError(path, line, str(e)) from None
+    return out
+
+
 def job(task, model, record, options):
     """(the checked request, its prompt ids, its decode settings, generate()'s keywords) of one request.
     Settings: the request's own > the call's options > cfg.decode; the model was trained on texts of at
     most max_length tokens, so it generates no further."""
-    record = task.check_request(record)
+    record = check_request(task, record)
     tok = task.tokenizer
     prompt = [tok.cls_id] + tok.token_ids(record["prefix"])[: task.cfg.max_length - 2]
     config = decode_config(task.cfg.decode, options, record, skip=(*task.call_extras, *REQUEST_KEYS))
