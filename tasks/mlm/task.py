@@ -21,6 +21,21 @@ MASK = "[MASK]"
 DIGITS = 6
 
 
+def segmenter(cfg):
+    """jieba with the config's settings (a bad user dictionary is one error naming the key)."""
+    try:
+        return get_segmenter("jieba", cfg.jieba.hmm, cfg.jieba.user_dict)
+    except NlpkitError as e:
+        raise NlpkitError(f"jieba.user_dict={cfg.jieba.user_dict}: {e}") from None
+
+
+def word_of_char(cfg, line):
+    """The jieba word index of each character of `line` (None without wwm)."""
+    if not cfg.wwm:
+        return None
+    return [i for i, word in enumerate(segmenter(cfg).cut(line)) for _ in word]
+
+
 def fill_input(tokenizer, text, limit):
     """(token ids, [(start, end, position)] of each [MASK]) of a fill-mask text."""
     parts = text.split(MASK)
@@ -68,14 +83,8 @@ class MlmTask(BertTask):
     # ---- data ------------------------------------------------------------------------------
     def read(self, path):
         if self.cfg.wwm:
-            self._segmenter()  # a bad user dictionary stops the run before anything is read or written
+            segmenter(self.cfg)  # a bad user dictionary stops the run before anything is read or written
         return Corpus(path, self.cfg.max_length)
-
-    def _segmenter(self):
-        try:
-            return get_segmenter("jieba", self.cfg.jieba.hmm, self.cfg.jieba.user_dict)
-        except NlpkitError as e:
-            raise NlpkitError(f"jieba.user_dict={self.cfg.jieba.user_dict}: {e}") from None
 
     def read_inputs(self, path):
         """Fill-mask inputs: JSONL records with a "text", else one text a line (blank lines skipped)."""
@@ -95,7 +104,7 @@ class MlmTask(BertTask):
         ids, units, unit = [tok.cls_id], [-1], -1
         for line in record["lines"]:
             enc = tok.encode(line)
-            words = self._word_of_char(line)
+            words = word_of_char(self.cfg, line)
             last = None
             for token, (start, _) in zip(enc.input_ids[1:-1], enc.offsets[1:-1]):
                 key = words[start] if words is not None and start < len(words) else object()
@@ -110,12 +119,6 @@ class MlmTask(BertTask):
                      self.cfg.max_length, "max_length", "their last tokens are not trained on")
             ids, units = ids[: self.cfg.max_length - 1] + [tok.sep_id], units[: self.cfg.max_length - 1] + [-1]
         return {"input_ids": ids, "units": units}
-
-    def _word_of_char(self, line):
-        """The jieba word index of each character of `line` (None without wwm)."""
-        if not self.cfg.wwm:
-            return None
-        return [i for i, word in enumerate(self._segmenter().cut(line)) for _ in word]
 
     def collate(self, features, generator=None):
         ids = pad([f["input_ids"] for f in features], self.tokenizer.pad_id)
