@@ -69,8 +69,9 @@ the new tokens, whose mask row is "every valid key so far" -- which is exactly t
 both the UniLM mask (a target token sees the source and the earlier targets) and the causal mask.
 """
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from transformers import DynamicCache
@@ -93,7 +94,7 @@ from .model.masks import causal_mask, unilm_mask
 MASKS = ("unilm", "causal")
 
 
-def decode_config(section, *layers, kind=DecodeConfig, skip=()):
+def decode_config(section: Any, *layers: Mapping, kind: type = DecodeConfig, skip: Iterable[str] = ()) -> DecodeConfig:
     """The decode settings of one call: a task's `decode` section (an OmegaConf node or a dict) with each
     layer of settings over it, later layers winning (per-call options, then a request's own). `skip`:
     the layers' keys that are not decode settings (a task's other options); any other unknown key is
