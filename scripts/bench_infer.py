@@ -95,7 +95,7 @@ def fine_tune(task, spec, out, steps, threads, workdir):
 def export(run, out, quantize, dev):
     from nlpkit.export import export_run
 
-    return export_run(run, out, quantize, overwrite=True, data=dev, limit=300, say=say)["parity"]
+    return export_run(run, out, quantize, overwrite=True, data=dev, limit=200, say=say)["parity"]
 
 
 # ---- test texts ---------------------------------------------------------------------------------------
