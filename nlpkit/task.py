@@ -51,6 +51,12 @@ class Task:
         """{model class: profile} (see nlpkit.profiles), or None for a task with one set of defaults."""
         return None
 
+    @property
+    def labels(self) -> Optional[list]:
+        """What the model chooses among, for listings (`nlpkit serve`): the labels it learnt (state
+        "labels"); a task whose choices are other things (ner's tags) says so; None when there are none."""
+        return self.state.get("labels")
+
     @classmethod
     def profile(cls, model: str) -> dict:
         """Defaults that depend on the model the user brings (a nested dict merged over config_class)."""

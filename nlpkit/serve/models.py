@@ -87,7 +87,7 @@ class Served:
     # ---- GET /v1/models ---------------------------------------------------------------------------
     def describe(self):
         """Name, task, labels, what the run learnt (its task state), per-call options with defaults."""
-        labels = _safe(lambda: list(self.task.labels))
+        labels = _safe(lambda: list(self.task.labels or ())) or None  # Task.labels: None when the task has none
         return {"name": self.name, "task": self.task.name, "labels": labels, "schema": _json_small(self.task.state),
                 "stream": self.streams, "options": self._options(), "extras": list(self.task.call_extras)}
 

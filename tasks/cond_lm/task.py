@@ -113,10 +113,6 @@ class CondLMTask(BertTask):
         """What the model is conditioned on (its labels or its vectors' size): conditions.py."""
         return Conditions(self.state, label_names(self.cfg))
 
-    @property
-    def labels(self):
-        return self.state.get("labels", [])
-
     def encode(self, record):
         ids = self.tokenizer.encode(record["text"], maxlen=self.cfg.max_length).input_ids
         if "label" in record:
