@@ -3,18 +3,18 @@
 A task implements two hooks: `predict_batch(model, items, **options)` (one batch in, one prediction
 per item out) and `score(records, predictions) -> (metrics, rows)`. A task whose metrics are not
 about its predictions (a language model's likelihoods, masked tokens) overrides
-`eval_predictions(model, records)` -- by default predict() -- to return what its score() reads, running
-its batches through `batched()`. The core does the rest, once:
-it unwraps an accelerate/DDP model (`.module`), switches dropout off and runs under
-`torch.inference_mode()`, batches by one knob (`trainer.eval_batch_size`), shows a progress bar
-labelled by what the user asked for, reads long inputs in windows, and writes `eval_output` (the
-rows of score()) for every task.
+`eval_predictions(model, records)` -- by default predict() -- to return what its score() reads,
+running its batches through `batched()`. The core does the rest, once: it unwraps an accelerate/DDP
+model (`.module`), switches dropout off and runs under `torch.inference_mode()`, batches by one
+knob (`trainer.eval_batch_size`), shows a progress bar labelled by what the user asked for, reads
+long inputs in windows, and writes `eval_output` (the rows of score()) for every task. An input cut
+to fit the model is said once per run (`warn_cut`).
 
 Long inputs plug in here too. A task whose `windows(record, **options)` returns a list reads that
 record in those pieces (nlpkit.windows):
-- a task that defines `merge(record, windows, outputs, **options)` gets every window of every record of a call
-  flattened into batches of `eval_batch_size` windows (predict_batch sees windows, not records),
-  then each record's outputs to merge into its prediction (ner, triples, classify);
+- a task that defines `merge(record, windows, outputs, **options)` gets every window of every record
+  of a call flattened into batches of `eval_batch_size` windows (predict_batch sees windows, not
+  records), then each record's outputs to merge into its prediction (ner, triples, classify);
 - a task without `merge` reads a record's windows together (reading: its passages vote); records are
   packed so that a batch holds about `eval_batch_size` windows (at least one record), and
   predict_batch gets them as `windows=` (one list per record) beside the records.
@@ -102,7 +102,7 @@ def predict(task: "Task", model: Any, records: Sequence[dict], options: dict) ->
     """Task.predict: records -> one prediction each, through the task's hooks (see the module's doc)."""
     model = unwrap(model)
 
-    def run(items):
+    def run(items: list) -> list:
         return task.predict_batch(model, items, **options)
 
     parts = [task.windows(r, **options) for r in records]
