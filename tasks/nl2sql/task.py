@@ -96,7 +96,8 @@ class NL2SQLTask(BertTask):
 
     def encode(self, record, with_labels=True):
         db, table = self.tables.of(record)
-        return features.encode(record, table, lambda j: db.values(table.id, j), self.tables.header_ids(db, table, self.tokenizer),
+        headers = self.tables.header_ids(db, table, self.tokenizer)
+        return features.encode(record, table, lambda j: db.values(table.id, j), headers,
                                self.tokenizer, self._lengths, with_labels=with_labels and record.get("sql") is not None)
 
     def _inference_features(self, record):
