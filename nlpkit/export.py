@@ -312,7 +312,8 @@ def _quantize(source, target):
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     with _quiet():  # the linear layers' matrices; the quantizer's own QAttention does not take opset 23's Attention
-        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+        quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"],
+                         per_channel=True)
     Path(source).unlink()
 
 
@@ -414,6 +415,7 @@ def export_run(run_dir, out, quantize=None, overwrite=False, data=None, limit=DE
     if unreached:
         raise NlpkitError(f"the check data never reached {', '.join(unreached)} (e.g. no subject found), so "
                           "that graph could not be checked; nothing written")
+    made = [p for p in (out.parent, *out.parent.parents) if not p.exists()]  # removed again on failure
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
     try:
@@ -428,6 +430,9 @@ def export_run(run_dir, out, quantize=None, overwrite=False, data=None, limit=DE
         _replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for folder in made:  # deepest first
+            with contextlib.suppress(OSError):
+                folder.rmdir()
         raise
     p = manifest["parity"]
     say(f"nlpkit: export: predictions equal torch's on {p['equal']}/{p['records']} records of {path} "
