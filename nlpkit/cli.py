@@ -239,7 +239,7 @@ def cmd_export(args: List[str]) -> int:
     own, rest = _split(args, {"overwrite"})
     overwrite = parse_value("overwrite", own.get("overwrite", "false"), bool)
     parser = Parser(prog="nlpkit export", description="A finished run (classify, ner, triples, nl2sql) as ONNX graphs run "
-                    "by onnxruntime; written only when its predictions equal the torch model's on >= 99.5%% of "
+                    "by onnxruntime; written only when its predictions equal the torch model's on >= 99.5% of "
                     "the check data. overwrite=true replaces an existing export.")
     parser.add_argument("run", metavar="RUN_DIR")
     parser.add_argument("-o", "--output", required=True, metavar="OUT", help="the export folder (must not exist)")

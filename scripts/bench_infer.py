@@ -162,7 +162,8 @@ def hf_model(task, run_dir, labels):
                                         label2id={k: i for i, k in enumerate(labels)})
     auto = AutoModelForSequenceClassification if task == "classify" else AutoModelForTokenClassification
     model = auto.from_config(config)
-    tensors = {k.replace("emissions.", "classifier."): v for k, v in load_file(str(Path(run_dir) / "model.safetensors")).items()}
+    weights = load_file(str(Path(run_dir) / "model.safetensors"))
+    tensors = {k.replace("emissions.", "classifier."): v for k, v in weights.items()}  # ner's emission layer
     missing, unexpected = model.load_state_dict(tensors, strict=False)
     if unexpected or any("pooler" not in k and "position_ids" not in k for k in missing):
         sys.exit(f"bench_infer: the run's weights do not fit {type(model).__name__}: {missing[:3]} {unexpected[:3]}")
@@ -221,7 +222,8 @@ def measure(name, run, texts, tokens, golds, task, batches):
             out = run(texts, batch)
         row[f"b{batch}"] = {"seconds": round(c.seconds, 3), "cpu_s": round(c.cpu, 3),
                             "texts_per_s": round(len(texts) / c.seconds, 2),
-                            "tokens_per_s": round(sum(tokens) / c.seconds, 1), "load_before": before, "load_after": load()}
+                            "tokens_per_s": round(sum(tokens) / c.seconds, 1), "load_before": before,
+                            "load_after": load()}
         row["score"] = round(score(task, texts, golds, out), 4)
         say(f"{name}: batch {batch}: {len(texts) / c.seconds:.1f} texts/s, {row['score']:.4f}")
     return row
@@ -271,8 +273,9 @@ def table(results):
     lines = ["| task | system | texts/s b1 | texts/s b32 | tokens/s b32 | score |", "|---|---|---|---|---|---|"]
     for res in results:
         for r in res["rows"]:
-            lines.append(f"| {res['task']} | {r['system']} | {r['b1']['texts_per_s']:.1f} | {r['b32']['texts_per_s']:.1f} "
-                         f"| {r['b32']['tokens_per_s']:.0f} | {res['metric']} {r['score']:.4f} |")
+            b1, b32 = r["b1"], r["b32"]
+            lines.append(f"| {res['task']} | {r['system']} | {b1['texts_per_s']:.1f} | {b32['texts_per_s']:.1f} "
+                         f"| {b32['tokens_per_s']:.0f} | {res['metric']} {r['score']:.4f} |")
     return "\n".join(lines)
 
 
@@ -301,7 +304,8 @@ def main(argv=None):
     workdir.mkdir(parents=True, exist_ok=True)
     started, load_start = time.strftime("%Y-%m-%d %H:%M:%S"), load()
     results = [bench_task(t, args, workdir) for t in tasks]
-    out = {"bench": "infer", "started": started, "command": " ".join(["python", "scripts/bench_infer.py", *(argv or sys.argv[1:])]),
+    command = " ".join(["python", "scripts/bench_infer.py", *(argv or sys.argv[1:])])
+    out = {"bench": "infer", "started": started, "command": command,
            "threads": args.threads, "limit": args.limit, "max_length": MAX_LENGTH, "load_start": load_start,
            "load_end": load(), "cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
            "nlpkit_commit": git_commit(), "versions": versions(LIBRARIES), "results": results}
