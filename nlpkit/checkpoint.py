@@ -98,6 +98,8 @@ def plan_run(out, cfg, may_change=()):
     resume, overwrite = bool(cfg.resume), bool(getattr(cfg, "overwrite", False))
     if resume and overwrite:
         raise NlpkitError("resume=true and overwrite=true: pass one of them (continue the run, or replace it)")
+    if (out / "export.json").is_file():  # its graphs would go on answering for the new weights
+        raise NlpkitError(f"output_dir={out}: holds an nlpkit export (nlpkit export -o); choose another output_dir")
     status = run_status(out)
     if status is None:
         # the user's own files (vocab.txt, log.jsonl, ...) would be replaced by the run's: never train there

@@ -195,6 +195,11 @@ def test_refusals(runs, exported, tmp_path, capsys):
     assert not (tmp_path / "q").exists()
 
 
+def test_training_into_an_export_is_refused(exported, capsys):
+    line = error_line(capsys, "train", "task=classify", f"output_dir={exported['classify']}", "overwrite=true")
+    assert "holds an nlpkit export" in line and (exported["classify"] / "model.onnx").exists()
+
+
 def test_overwrite_replaces_an_export(runs, exported, tmp_path, capsys):
     import shutil
 
