@@ -289,5 +289,19 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         return 130
 
 
+def show_warning_line(message, category, filename, lineno, file=None, line=None) -> None:
+    """A warning as one `nlpkit: warning:` line: nlpkit's warnings speak to the user (what was cut, what
+    was skipped), so Python's path and source line beneath them are noise."""
+    print(f"nlpkit: warning: {message}", file=file or sys.stderr)
+
+
+def run() -> int:
+    """The `nlpkit` command: main() with warnings as one line each (see show_warning_line)."""
+    import warnings
+
+    warnings.showwarning = show_warning_line
+    return main()
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run())
