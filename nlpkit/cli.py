@@ -185,7 +185,7 @@ def _batch_size(text):
 
 def cmd_predict(args: List[str]) -> int:
     from .data import write_jsonl
-    from .progress import progress_bar
+    from .inference import call_batch_size
 
     own, rest = _split(args, {"task", "model", "input", "output", "batch_size", "device", "dtype"})
     device, dtype = _placement(own)
@@ -194,9 +194,8 @@ def cmd_predict(args: List[str]) -> int:
     task = _load_task(own, rest, ["model", "input"])
     records = task.read_input_data(own["input"])
     model = task.place(task.load_run(own["model"]), device, dtype)
-    predictions = []
-    for start in progress_bar(range(0, len(records), batch), desc="predict", enabled=len(records) > batch):
-        predictions += task.predict(model, records[start : start + batch])
+    with call_batch_size(task, batch):  # all at once: the core sorts them into batches by length, with progress
+        predictions = task.predict(model, records)
     rows = task.output_rows(records, predictions)
     if output is not None:
         write_jsonl(output, rows)

@@ -64,8 +64,23 @@ def inference(model: Any) -> Iterator[Any]:
         yield model
 
 
+@contextlib.contextmanager
+def call_batch_size(task: "Task", size: int) -> Iterator[None]:
+    """Batches of `size` inside the block: a pipeline's or `nlpkit predict`'s batch_size, which hand the
+    core all their inputs at once so that it can sort them by length across the whole call."""
+    before = task.__dict__.get("call_batch_size")
+    task.call_batch_size = size
+    try:
+        yield
+    finally:
+        task.call_batch_size = before
+
+
 def batch_size(task: "Task") -> int:
-    """The one knob: trainer.eval_batch_size (64 for a task whose config has no trainer section)."""
+    """The one knob: the call's batch_size (call_batch_size), else trainer.eval_batch_size (64 for a task
+    whose config has no trainer section)."""
+    if getattr(task, "call_batch_size", None):
+        return int(task.call_batch_size)
     trainer = getattr(task.cfg, "trainer", None)
     return int(trainer.eval_batch_size) if trainer is not None and "eval_batch_size" in trainer else 64
 

@@ -13,6 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 from .checkpoint import load_task
 from .config import accepts, schema_fields, set_value, unknown_key_message, validate
 from .errors import NlpkitError
+from .inference import call_batch_size
 
 if TYPE_CHECKING:
     import torch
@@ -99,9 +100,8 @@ class Pipeline:
         if not single and not isinstance(inputs, Iterable):
             raise NlpkitError(f"expected a string, a record or an iterable of them, got {type(inputs).__name__}")
         records = [self.task.as_record(x, **options) for x in ([inputs] if single else inputs)]
-        results = []
-        for start in range(0, len(records), batch_size):
-            results += self.task.predict(self.model, records[start : start + batch_size], **options)
+        with call_batch_size(self.task, batch_size):  # all at once: the core sorts them into batches by length
+            results = self.task.predict(self.model, records, **options)
         return results[0] if single else results
 
 
