@@ -71,3 +71,18 @@ def ner_head_output(answers, input_ids, pointer, num_labels):
             else:
                 out[row, k + 1, item] = 1.0
     return out
+
+
+def train_tiny(task, out, *overrides):
+    """`nlpkit train task=TASK output_dir=OUT` (+ overrides) in this process, one torch thread; returns OUT."""
+    import torch
+
+    from nlpkit.cli import main
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # the tiny model gains nothing from a second thread on shared cores
+    try:
+        assert main(["train", f"task={task}", f"output_dir={out}", "trainer.progress=false", *overrides]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    return out

@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-import torch
 
-from helpers import error_line
+from helpers import error_line, train_tiny
 from nlpkit import pipeline
 from nlpkit.cli import main
 from nlpkit.errors import NlpkitError
@@ -19,16 +18,6 @@ pytest.importorskip("onnxscript", reason="the export extra is not installed")
 from nlpkit import export as ex  # noqa: E402
 
 TEXTS = ["这家酒店很好，服务周到", "房间太差了，再也不来", "我在北京见到了王小明", "上海的天气很好", "一般般吧"]
-
-
-def train(out, task, *overrides):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the tiny model gains nothing from a second thread on shared cores
-    try:
-        assert main(["train", f"task={task}", f"output_dir={out}", "trainer.progress=false", *overrides]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return out
 
 
 def export(capsys, run, out, *args):
@@ -66,7 +55,7 @@ class Lazy(dict):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     root = tmp_path_factory.mktemp("export_runs")
-    return Lazy(lambda name: train(root / name, *RUNS[name]))
+    return Lazy(lambda name: train_tiny(RUNS[name][0], root / name, *RUNS[name][1:]))
 
 
 @pytest.fixture(scope="module")
@@ -211,7 +200,7 @@ def test_overwrite_replaces_an_export(runs, exported, tmp_path, capsys):
 
 
 def test_a_generating_task_is_refused_in_one_line(tmp_path, capsys):
-    run = train(tmp_path / "s2s", "seq2seq", "trainer.max_steps=2")
+    run = train_tiny("seq2seq", tmp_path / "s2s", "trainer.max_steps=2")
     line = error_line(capsys, "export", str(run), "-o", str(tmp_path / "out"))
     assert "declares no ONNX graphs" in line and "seq2seq" in line and "classify" in line
     assert not (tmp_path / "out").exists()

@@ -19,7 +19,7 @@ from nlpkit.pipelines import sanitize
 from nlpkit.registry import get_task_class
 from nlpkit.tokenizer import Tokenizer
 
-from helpers import ner_head_output
+from helpers import ner_head_output, train_tiny
 from nlpkit.windows import SENTENCE_ENDS, encode_windows, merge_spans, plan, split_text, text_windows
 
 Ner, Triples, Classify, Reading = (get_task_class(n) for n in ("ner", "triples", "classify", "reading"))
@@ -387,23 +387,13 @@ def test_triples_training_windows_keep_the_triples_they_hold():
 
 
 # ---- end to end: tiny models trained on the samples, reading documents made of many sample texts ---------
-def train(task, out, *overrides):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # the tiny model gains nothing from a second thread on shared cores
-    try:
-        assert main(["train", f"task={task}", f"output_dir={out}", "trainer.progress=false", *overrides]) == 0
-    finally:
-        torch.set_num_threads(threads)
-    return out
-
-
 def spans(entities, shift=0):
     return [(e["start"] + shift, e["end"] + shift, e["type"]) for e in entities]
 
 
 @pytest.fixture(scope="module")
 def ner_run(tmp_path_factory):
-    return train("ner", tmp_path_factory.mktemp("ner") / "run", "trainer.epochs=1")  # dev F1 1.0 after one
+    return train_tiny("ner", tmp_path_factory.mktemp("ner") / "run", "trainer.epochs=1")  # dev F1 1.0 after one
 
 
 def assert_read_whole(found, gold):
@@ -446,7 +436,7 @@ def test_ner_reads_a_long_document_whole(ner_run, tmp_path, capsys):
 
 @pytest.fixture(scope="module")
 def classify_run(tmp_path_factory):
-    return train("classify", tmp_path_factory.mktemp("classify") / "run")
+    return train_tiny("classify", tmp_path_factory.mktemp("classify") / "run")
 
 
 def test_classify_scores_a_long_text_by_all_its_windows(classify_run):
@@ -468,7 +458,7 @@ def test_classify_scores_a_long_text_by_all_its_windows(classify_run):
 
 @pytest.fixture(scope="module")
 def triples_run(tmp_path_factory):
-    return train("triples", tmp_path_factory.mktemp("triples") / "run")
+    return train_tiny("triples", tmp_path_factory.mktemp("triples") / "run")
 
 
 def shifted(triples, shift):
@@ -505,7 +495,7 @@ def test_triples_reads_a_long_document_whole(triples_run):
 
 @pytest.fixture(scope="module")
 def reading_run(tmp_path_factory):
-    return train("reading", tmp_path_factory.mktemp("reading") / "run", f"data.train={Reading.sample_path('train')}")
+    return train_tiny("reading", tmp_path_factory.mktemp("reading") / "run", f"data.train={Reading.sample_path('train')}")
 
 
 def test_reading_finds_the_answer_at_the_end_of_a_long_passage(reading_run):
@@ -538,7 +528,7 @@ def test_reading_finds_the_answer_at_the_end_of_a_long_passage(reading_run):
 def test_ner_trains_on_windows(tmp_path, recwarn):
     """window.train: sample sentences longer than a 24-token window train as several windows (no
     entity left out, more steps than the 75 of the 1200 sentences), and dev is read in windows."""
-    run = train("ner", tmp_path / "run", "max_length=24", "window.train=true", "trainer.epochs=1")
+    run = train_tiny("ner", tmp_path / "run", "max_length=24", "window.train=true", "trainer.epochs=1")
     metrics = json.loads((run / "metrics.json").read_text())
     assert metrics["steps"] > 75 * 1.5 and metrics["f1"] >= 0.95
     assert not [w for w in recwarn if "not learnt" in str(w.message)]
