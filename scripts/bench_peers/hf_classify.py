@@ -70,6 +70,19 @@ def training_args(spec, name):
         dataloader_num_workers=0)
 
 
+def fit(model, spec, name, train_ds, data_collator):
+    """The Trainer (training_args) trained on train_ds; returns (trainer, training Clock, PositionCounter),
+    the counter's positions those of training alone."""
+    from transformers import Trainer
+
+    collator = PositionCounter(data_collator)
+    trainer = Trainer(model=model, args=training_args(spec, name), train_dataset=train_ds, data_collator=collator)
+    with Clock() as clock:
+        trainer.train()
+    collator.counting = False
+    return trainer, clock, collator
+
+
 def quiet():
     import datasets
     from transformers.utils import logging as hf_logging
@@ -82,7 +95,7 @@ def quiet():
 def run(spec):
     torch = setup(spec)
     import datasets
-    from transformers import DataCollatorWithPadding, Trainer
+    from transformers import DataCollatorWithPadding
 
     quiet()
     train, test = read_tsv(spec["train"]), read_tsv(spec["test"])
@@ -106,12 +119,7 @@ def run(spec):
                       batched=True, remove_columns=keys)
 
     train_ds, test_ds = dataset(train), dataset(test)
-    collator = PositionCounter(DataCollatorWithPadding(tokenizer))
-    trainer = Trainer(model=model, args=training_args(spec, "hf_classify"), train_dataset=train_ds,
-                      data_collator=collator)
-    with Clock() as train_clock:
-        trainer.train()
-    collator.counting = False
+    trainer, train_clock, collator = fit(model, spec, "hf_classify", train_ds, DataCollatorWithPadding(tokenizer))
     with Clock() as predict_clock:
         logits = trainer.predict(test_ds.remove_columns(["label"])).predictions
     preds = [labels[i] for i in logits.argmax(-1).tolist()]

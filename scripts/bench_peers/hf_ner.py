@@ -25,8 +25,8 @@ exclusive, type] character spans, the shape bench_peers/ner_crf.py returns.
 """
 import json
 
-from .common import Clock, PositionCounter, check_inputs, read_bio, setup, spans_from_bio
-from .hf_classify import hf_model, quiet, training_args
+from .common import Clock, check_inputs, read_bio, setup, spans_from_bio
+from .hf_classify import fit, hf_model, quiet
 
 
 def word_ranges(tokenizer, text):
@@ -77,7 +77,7 @@ def char_spans(tags, ranges):
 def run(spec):
     torch = setup(spec)
     import datasets
-    from transformers import DataCollatorForTokenClassification, Trainer
+    from transformers import DataCollatorForTokenClassification
 
     quiet()
     train, test = read_bio(spec["train"]), read_bio(spec["test"])
@@ -106,12 +106,7 @@ def run(spec):
         rows.append(([text[a:b] for a, b in ranges], [label2id[t] for t in word_tags(text, spans, ranges)]))
     train_ds = datasets.Dataset.from_dict({"tokens": [w for w, _ in rows], "ner_tags": [t for _, t in rows]}).map(
         tokenize_and_align_labels, batched=True, remove_columns=["tokens", "ner_tags"])
-    collator = PositionCounter(DataCollatorForTokenClassification(tokenizer))
-    trainer = Trainer(model=model, args=training_args(spec, "hf_ner"), train_dataset=train_ds,
-                      data_collator=collator)
-    with Clock() as train_clock:
-        trainer.train()
-    collator.counting = False
+    trainer, train_clock, collator = fit(model, spec, "hf_ner", train_ds, DataCollatorForTokenClassification(tokenizer))
 
     with Clock() as predict_clock:
         test_ranges = [word_ranges(tokenizer, text) for text, _ in test]
