@@ -11,6 +11,7 @@ encoder's hidden size, the width that sets how large a step its weights take wel
 The tiny and small profiles were picked by scripts/sweep_profiles.py on real dev data (each task's
 card has the sweep). A run says in one line which profile applied and why (`describe`).
 """
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,6 +53,7 @@ def model_facts(model: str, tiny: dict | None = None) -> ModelFacts | None:
         return None
 
 
+@functools.lru_cache(maxsize=8)  # a run reads it twice: choosing the profile, then saying which
 def _has_mlm_head(folder: Path) -> bool:
     return any(name.split(".")[0] in HEAD_ROOTS for name in _weight_names(folder))
 
