@@ -438,7 +438,11 @@ def read_bert_config(run_dir):
 
 
 def load_task(run_dir, overrides=(), expect_task=None):
-    """The task of a finished run, configured as it was trained (plus overrides)."""
+    """The task of a finished run, configured as it was trained (plus overrides); with expect_task, a
+    plain checkpoint folder of a task whose checkpoint_is_model, configured by its profile for it."""
+    task_cls = get_task_class(expect_task) if expect_task else None
+    if task_cls and is_plain_checkpoint(run_dir, task_cls):
+        return task_cls(build_config(task_cls, [f"model={run_dir}", *overrides]))
     saved = read_run_config(run_dir)
     require_finished(run_dir)
     for key in WRITE_KEYS:  # a run folder never chooses where nlpkit writes (eval_output=/etc/...)
@@ -449,6 +453,13 @@ def load_task(run_dir, overrides=(), expect_task=None):
     task_cls = get_task_class(saved.task)
     cfg = build_config(task_cls, overrides, base=saved)
     return task_cls(cfg, state=read_task_state(run_dir))
+
+
+def is_plain_checkpoint(folder, task_cls):
+    """A published checkpoint (config.json, no nlpkit run) that task_cls takes as its model as it is."""
+    folder = Path(folder)
+    return (task_cls.checkpoint_is_model and (folder / "config.json").is_file()
+            and not (folder / CONFIG_FILE).exists())
 
 
 def load_run(run_dir, overrides=(), expect_task=None):
@@ -462,6 +473,9 @@ def load_bert_run(task, run_dir):
     from .tokenizer import Tokenizer
 
     run_dir = Path(run_dir)
+    if is_plain_checkpoint(run_dir, type(task)):  # its weights as published, the task's head included
+        task.tokenizer = Tokenizer.from_dir(run_dir)
+        return task.build_model(str(run_dir)).eval()
     require_finished(run_dir)
     if (run_dir / "export.json").is_file():  # `nlpkit export`'s folder: its graphs run in onnxruntime
         from .export import load_export

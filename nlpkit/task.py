@@ -40,6 +40,10 @@ class Task:
     resume_may_change = ()
     #: what the user asked for while it runs ("evaluate"), naming the progress bars; see doing()
     activity = None
+    #: True where a checkpoint folder as published (config.json, weights, vocabulary; no nlpkit run) is
+    #: already a model of this task (mlm: the checkpoint's own MLM head), so evaluate / predict / pipeline
+    #: take one with task=NAME, configured by the task's profile for it: scores before any fine-tuning
+    checkpoint_is_model = False
 
     def __init__(self, cfg: Any, state: Optional[dict] = None) -> None:
         self.cfg = cfg

@@ -9,7 +9,7 @@ import json
 import pytest
 import torch
 
-from helpers import weights_digest
+from helpers import error_line, weights_digest
 from nlpkit import pipeline
 from nlpkit.cli import main
 from nlpkit.config import build_config
@@ -228,6 +228,29 @@ def test_run_loads_as_bert_for_masked_lm_and_as_another_tasks_model(run, tmp_pat
     assert main(["train", "task=classify", f"model={run}", f"data.train={classify}", f"output_dir={out}",
                  "trainer.max_steps=1", "trainer.progress=false", "trainer.threads=1", "max_length=32"]) == 0
     assert json.loads((out / "config.json").read_text(encoding="utf-8"))["vocab_size"] == hf.config.vocab_size
+
+
+def test_a_plain_checkpoint_is_evaluated_and_fills_masks_with_its_own_head(run, tmp_path, capsys):
+    """task=mlm takes a published checkpoint (no nlpkit run) as it is: the run's Hugging Face files alone
+    score as the run does on the same masks, so its MLM head is the checkpoint's, not a new one."""
+    import shutil
+
+    from nlpkit.checkpoint import HF_FILES
+
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    for name in HF_FILES:
+        if (run / name).exists():
+            shutil.copy(run / name, plain / name)
+    dev = SAMPLE / "dev.txt"
+    assert main(["evaluate", f"model={run}", f"data={dev}", "device=cpu"]) == 0
+    trained = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert main(["evaluate", "task=mlm", f"model={plain}", f"data={dev}", "device=cpu", "max_length=64"]) == 0
+    assert json.loads(capsys.readouterr().out.strip().splitlines()[-1]) == trained
+    text = "杭州是浙江省的省[MASK]。"
+    assert pipeline("mlm", model=str(plain), device="cpu")(text) == pipeline("mlm", model=str(run), device="cpu")(text)
+    # which task a checkpoint is, the user says
+    assert "not an nlpkit run directory" in error_line(capsys, "evaluate", f"model={plain}", f"data={dev}")
 
 
 def test_resume_equals_uninterrupted_run(tmp_path):

@@ -75,6 +75,7 @@ class MlmTask(BertTask):
     sample = {"train": "sample/train.txt", "dev": "sample/dev.txt"}
     config_class, tiny_profile, pretrained_profile = MlmConfig, TINY, PRETRAINED
     call_options = ("top_k",)
+    checkpoint_is_model = True  # a published checkpoint's MLM head fills masks and is scored as it is
 
     def __init__(self, cfg, state=None):
         super().__init__(cfg, state)
