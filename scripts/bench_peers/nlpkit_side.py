@@ -79,6 +79,13 @@ def train(task, train_path, out_dir, settings, threads, log, model="tiny"):
             "wall_s": wall, "metrics": metrics}
 
 
+def evaluate(model, data, threads, log, *keys):
+    """What `nlpkit evaluate model=MODEL data=F device=cpu KEY=VALUE...` prints, from a fresh process (keys:
+    e.g. task=mlm for a published checkpoint, max_length=..., output=F for each record's prediction)."""
+    out, _ = _run([*NLPKIT, "evaluate", f"model={model}", f"data={data}", "device=cpu", *keys], threads, log)
+    return json.loads(out.strip().splitlines()[-1])
+
+
 # ---- child side: the pipeline -------------------------------------------------------------------
 def predict(spec):
     """pipeline(task, model=run)(inputs, batch_size=...) -> {"predictions", "predict_s"}; with
