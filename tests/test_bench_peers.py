@@ -258,3 +258,107 @@ def test_bert4torch_refuses_a_load_that_is_not_the_checkpoint(tmp_path, monkeypa
         checkpoints.b4t_build(ALBERT, tmp_path)
     with pytest.raises(checkpoints.InitRefused, match="not a checkpoint folder"):
         checkpoints.folder(tmp_path)
+
+
+# ---- seq2seq: the scorer and the UniLM peer's inputs ---------------------------------------------
+def test_generation_scorer_by_hand():
+    """Character ROUGE-L F1 and sentence BLEU-4 (NLTK's method1 smoothing), worked out by hand."""
+    import math
+
+    from bench_peers import scoring
+
+    assert scoring.rouge_l("今天天气好", "今天天气很好") == pytest.approx(10 / 11)  # LCS 5: P 1, R 5/6
+    assert scoring.rouge_l("今天 天气", "今天天气") == 1.0  # whitespace is not scored
+    assert scoring.rouge_l("", "今天") == scoring.bleu4("", "今天") == 0.0
+    assert scoring.bleu4("今天天气很好", "今天天气很好") == pytest.approx(1.0)
+    # precisions 5/5, 3/4, 2/3, 1/2; 5 characters against 6: brevity exp(1 - 6/5)
+    assert scoring.bleu4("今天天气好", "今天天气很好") == pytest.approx(math.exp(-0.2) * 0.25 ** 0.25)
+    # no 3- or 4-gram in a 2-character output: 0.1 / 1 each; brevity exp(1 - 4/2)
+    assert scoring.bleu4("今天", "今天天气") == pytest.approx(math.exp(-1) * 0.01 ** 0.25)
+    assert scoring.bleu4("明后", "今天天气") == 0.0  # no matching character
+    scores = scoring.generation_scores(["今天天气很好", "", "花呗怎么还款"], ["今天天气很好", "你好", "怎么还花呗"],
+                                       ["今天天气很好吗", "你好吗", "花呗怎么 还款"])
+    assert scores["gen_empty"] == pytest.approx(1 / 3) and scores["copies_source"] == pytest.approx(1 / 3)
+    assert scores["rouge_l"] == pytest.approx((1 + 0 + 2 * 3 / 11) / 3)  # LCS(花呗怎么还款, 怎么还花呗) = 怎么还
+
+
+def test_generation_scorer_agrees_with_nlpkits_own():
+    """The bench's scorer is its own code; on random character strings it gives what `nlpkit evaluate`
+    reports (nlpkit.metrics), so nlpkit_evaluate_rouge_l is a real cross-check of the same definition."""
+    import random
+
+    from bench_peers import scoring
+    from nlpkit.metrics import text_generation_scores
+
+    rng = random.Random(0)
+    preds = ["".join(rng.choice("今天天气很好吗我们去") for _ in range(rng.randint(0, 10))) for _ in range(300)]
+    refs = ["".join(rng.choice("今天天气很好吗我们去") for _ in range(rng.randint(1, 10))) for _ in range(300)]
+    ours, theirs = scoring.generation_scores(preds, refs), text_generation_scores(preds, refs)
+    assert ours["rouge_l"] == pytest.approx(theirs["rouge-l"], abs=1e-12)
+    assert ours["bleu"] == pytest.approx(theirs["bleu"], abs=1e-12)
+    assert 0.1 < ours["rouge_l"] < 0.9  # neither side degenerate
+
+
+S2S_PAIRS = [("花呗怎么还款", "花呗如何还钱？"), ("今天天气很好我们去公园玩吧" * 3, "天气好去公园"),
+             ("iPhone多少钱", "苹果手机的价格是多少，iPhone多少钱一台" * 2)]
+
+
+def seq2seq_task(vocab, max_length, max_target_length):
+    """nlpkit's seq2seq task on the vocabulary, as a run with these lengths encodes its training pairs."""
+    from nlpkit.config import build_config
+    from nlpkit.registry import get_task_class
+
+    cls = get_task_class("seq2seq")
+    task = cls(build_config(cls, [f"max_length={max_length}", f"max_target_length={max_target_length}",
+                                  f"decode.max_new_tokens={max_target_length}"]))
+    task.tokenizer = Tokenizer.from_dir(vocab)
+    return task
+
+
+def test_unilm_peer_feeds_nlpkits_seq2seq_encodings_and_the_check_refuses_the_examples_cut(vocab):
+    """The UniLM peer cuts as nlpkit's seq2seq does (target to max_target_length, source to what is left):
+    nlpkit's ids and segment ids on pairs cut on either side. The example's own encode(src, tgt, maxlen)
+    cuts the longer side first, the same cut for a long source but not for a target longer than
+    max_target_length: the input check stops it there, and a peer that feeds the right ids without the
+    target's segment ids is stopped too."""
+    pytest.importorskip("bert4torch")
+    from bench_peers.unilm_seq2seq import encode_pair
+    from bert4torch.tokenizers import Tokenizer as B4TTokenizer
+
+    task = seq2seq_task(vocab, 24, 8)
+    encoded = [task.encode({"src": a, "tgt": b}) for a, b in S2S_PAIRS]
+    assert len(encoded[1]["input_ids"]) == 24 and sum(encoded[2]["token_type_ids"]) == 8 + 1  # both cuts happen
+    spec = {"check": {"texts": [list(p) for p in S2S_PAIRS], "ids": [e["input_ids"] for e in encoded],
+                      "types": [e["token_type_ids"] for e in encoded], "labels": []}}
+    b4t = B4TTokenizer(str(vocab / "vocab.txt"), do_lower_case=True)
+
+    def peer(pair):
+        ids, segments = encode_pair(b4t, *pair, 24, 8)
+        return {"input_ids": ids, "token_type_ids": segments}
+    assert check_inputs(spec, peer, [])["type_ids_checked"]
+
+    def example(pair):
+        ids, segments = b4t.encode(*pair, maxlen=24)
+        return {"input_ids": ids, "token_type_ids": segments}
+    with pytest.raises(InputMismatch, match="token ids differ from nlpkit's on training text 3"):
+        check_inputs(spec, example, [])
+    with pytest.raises(InputMismatch, match="token type ids differ from nlpkit's on training text 1"):
+        check_inputs(spec, lambda pair: {"input_ids": peer(pair)["input_ids"]}, [])
+
+
+def test_bert4torch_build_allows_only_the_named_new_layers(tmp_path):
+    """On m3e-small (a bare BertModel: no MLM head), the UniLM and CLN LM peers' MLM head and conditional
+    LayerNorm dense layers are new and listed; every other weight is the checkpoint's. Without naming
+    them new, the build is refused rather than training a partly random model as if it were loaded."""
+    pytest.importorskip("bert4torch")
+    if not (M3E / "config.json").exists():
+        pytest.skip(f"{M3E} is not cached (scripts/real_models.py)")
+    from bench_peers import checkpoints
+
+    _, report = checkpoints.b4t_build(M3E, tmp_path, new=("dense1", "dense2", "mlm"), with_mlm=True,
+                                      application="lm", conditional_size=16, tie_word_embeddings=True)
+    assert report["new"] and all(("dense1" in n or "dense2" in n or "mlm" in n) for n in report["new"])
+    assert {"mlmDense.weight", "mlmBias", "embeddings.layerNorm.dense1.weight"} <= set(report["new"])
+    with pytest.raises(checkpoints.InitRefused, match="bert4torch's mlm\\w* is not the checkpoint's verified weight"):
+        checkpoints.b4t_build(M3E, tmp_path, new=("dense1", "dense2"), with_mlm=True, application="unilm",
+                              tie_word_embeddings=True)

@@ -8,6 +8,7 @@
     hf_ner       transformers' AutoModelForTokenClassification + Trainer (the run_ner.py recipe)
     checkpoints  spec["init"]: a pretrained folder, and bert4torch loading it (checked against transformers)
     cln_lm       bert4torch 0.6.0's conditional language model example (label -> conditional LayerNorm)
+    unilm_seq2seq  bert4torch 0.6.0's UniLM seq2seq example (task_seq2seq_autotitle; paraphrases here)
     jose_side    nlpkit JoSE vs gensim Doc2Vec (and the JoSE C program), through scripts/bench_jose.py
     scoring      the scorers every system of a capability is judged by
 

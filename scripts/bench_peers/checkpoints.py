@@ -80,10 +80,14 @@ def b4t_mapping(path, cfg):
     return lambda key: model_key.get("bert." + key, key)
 
 
-def b4t_build(init, workdir, **kwargs):
+def b4t_build(init, workdir, new=(), **kwargs):
     """build_transformer_model on the checkpoint (kwargs: the example's own, e.g. segment_vocab_size=0),
     refused unless its weights are the ones b4t_load_check proved equal to transformers'.
-    Returns (model, {"maxdiff_hidden", "maxdiff_mlm", ...})."""
+    new: parts of the names of layers the example adds that a checkpoint may lack (conditional
+    LayerNorm's "dense1"/"dense2", an MLM head "mlm" on a bare BertModel): a weight named so that the
+    checked model lacks keeps bert4torch's own initialisation and is listed in the report ("new");
+    every other weight must be the verified one.
+    Returns (model, {"maxdiff_hidden", "maxdiff_mlm", ..., "new"})."""
     from bert4torch.models import build_transformer_model
 
     path = folder(init)
@@ -93,8 +97,11 @@ def b4t_build(init, workdir, **kwargs):
                                     **({"mapping": mapping} if mapping else {}), **kwargs)
     reference, report = b4t_load_check(path, workdir)
     theirs = dict(reference.named_parameters())
+    report["new"] = []
     for name, p in model.named_parameters():
-        if name not in theirs or theirs[name].shape != p.shape or not bool((theirs[name] == p).all()):
+        if name not in theirs and any(part in name for part in new):
+            report["new"].append(name)
+        elif name not in theirs or theirs[name].shape != p.shape or not bool((theirs[name] == p).all()):
             raise InitRefused(f"init={init}: bert4torch's {name} is not the checkpoint's verified weight; refused")
     return model, report
 
@@ -132,19 +139,19 @@ def b4t_load_check(init, workdir):
     return ours, report
 
 
-def b4t_backbone(spec, workdir, **kwargs):
+def b4t_backbone(spec, workdir, new=(), **kwargs):
     """The bert4torch runners' BERT: (model, hidden size, vocab.txt, do_lower_case, load report or None).
     With spec["init"], the checkpoint (b4t_build), its vocab.txt and its tokenizer's case rule (the
     examples' do_lower_case=True is bert-base-chinese's; m3e-small's tokenizer keeps case, and so do
     transformers and nlpkit with it); else a random BERT at nlpkit's tiny size (spec["tiny"]) with
-    nlpkit's vocabulary (spec["vocab"]), lower-cased. kwargs: the example's own."""
+    nlpkit's vocabulary (spec["vocab"]), lower-cased. kwargs: the example's own; new: as b4t_build's."""
     from bert4torch.models import build_transformer_model
 
     from .common import vocab_size, write_bert_config
 
     if spec.get("init"):
         path = folder(spec["init"])
-        model, report = b4t_build(path, workdir, **kwargs)
+        model, report = b4t_build(path, workdir, new, **kwargs)
         return model, int(config(path)["hidden_size"]), str(path / "vocab.txt"), do_lower_case(path), report
     config_path = write_bert_config(workdir, spec["tiny"], vocab_size(spec["vocab"]))
     model = build_transformer_model(config_path=config_path, checkpoint_path=None, verbose=0, **kwargs)

@@ -11,7 +11,17 @@ model, examples/others/task_conditional_language_model.py (kexue.fm/archives/712
 - generation: an AutoRegressiveDecoder subclass whose predict runs the whole prefix each step (the
   example's RandomSentiment; no cache), random_sample([[label]], n, top_p=0.95) from [CLS] to [SEP].
 
-Deviations: sizes from nlpkit's tiny profile and nlpkit's full vocabulary (the example keeps a
+spec["init"] = a checkpoint folder (ALBERT or BERT, transformers layout): the BERT and its MLM head are
+loaded from it (bench_peers.checkpoints: only when its outputs equal transformers'; a bare BertModel such
+as m3e-small has no MLM head, which then starts new), its vocab.txt read with the folder's case rule. The
+conditional LayerNorms' dense layers are new: LayerNorm zeroes them, but build_transformer_model then
+re-initialises every nn.Linear (init_model_weights, normal with std initializer_range), so in bert4torch
+0.6.0 they start random and the condition moves the checkpoint's outputs from the first step
+(`cond_init_absmax`: their largest starting weight). The peer keeps that: it is what the example gives
+(nlpkit's start at zero, as bert4keras' do). ALBERT shares one layer, so its conditional dense layers are
+shared across the layers too.
+
+Deviations: without init, sizes from nlpkit's tiny profile and nlpkit's full vocabulary (the example keeps a
 simplified bert-base vocabulary); the example trains on train+valid+test, here on the train split only,
 dev for perplexity; at most maxlen - 2 new tokens (nlpkit's cap); the tied output embedding is
 bert-base's layout (tie_word_embeddings). The condition is checked to change the outputs (in
@@ -21,29 +31,32 @@ between the two labels on dev pieces.
 import json
 import math
 
-from .checkpoints import InitRefused
-from .common import Clock, PositionCounter, check_inputs, read_tsv, setup, vocab_size, write_bert_config
+from .checkpoints import b4t_backbone
+from .common import Clock, PositionCounter, check_inputs, read_tsv, setup
 
 SEPS, STRIPS = "\n。！？!?；;，, ", "；;，, "
 
 
 def run(spec):
-    if spec.get("init"):  # not built: refuse rather than train a random model under a checkpoint's name
-        raise InitRefused(f"init={spec['init']}: the conditional LM peer runs from a random tiny model only")
     torch = setup(spec)
     from torch import nn, optim
     from torch.utils.data import DataLoader
 
     from bert4torch.generation import AutoRegressiveDecoder
-    from bert4torch.models import BaseModel, build_transformer_model
+    from bert4torch.models import BaseModel
     from bert4torch.snippets import ListDataset, sequence_padding, text_segmentate
     from bert4torch.tokenizers import Tokenizer
 
     maxlen, device = int(spec["max_length"]), "cpu"
-    config_path = write_bert_config(spec["workdir"] + "/cln_lm", spec["tiny"], vocab_size(spec["vocab"]),
-                                    tie_word_embeddings=True)
-    tokenizer = Tokenizer(spec["vocab"], do_lower_case=True)
     labels = sorted({y for _, y in read_tsv(spec["train"])})
+    # the example's order (label embedding, then the BERT): a tiny row starts as it did before init=
+    condition = nn.Embedding(len(labels), 128)
+    bert, _, vocab, lower, loaded = b4t_backbone(spec, spec["workdir"] + "/cln_lm", new=("dense1", "dense2", "mlm"),
+                                                 with_mlm=True, application="lm", conditional_size=128,
+                                                 tie_word_embeddings=True)
+    cond_init = max((p.abs().max().item() for n, p in bert.named_parameters() if "dense1" in n or "dense2" in n),
+                    default=0.0)
+    tokenizer = Tokenizer(vocab, do_lower_case=lower)
     label2id = {y: i for i, y in enumerate(labels)}
     checked = check_inputs(spec, lambda t: tokenizer.encode(t, maxlen=maxlen)[0], labels)
 
@@ -74,9 +87,8 @@ def run(spec):
     class Model(BaseModel):
         def __init__(self):
             super().__init__()
-            self.c = nn.Embedding(len(labels), 128)
-            self.bert = build_transformer_model(config_path, None, with_mlm=True, application="lm",
-                                                conditional_size=128, verbose=0)
+            self.c = condition
+            self.bert = bert  # the checkpoint's (its conditional LayerNorms' dense layers new) or a random tiny one
 
         def forward(self, token_ids, segment_ids, labels):
             _, seq_output = self.bert([token_ids, segment_ids, self.c(labels)])
@@ -141,7 +153,8 @@ def run(spec):
             "n_train_used": len(train), "n_dev_pieces": len(dev), "dev_perplexity": math.exp(nll_true / max(tokens, 1)),
             "dev_cond_accuracy_likelihood": correct / max(len(dev), 1), "cond_changes_logits": cond_diff,
             "texts": texts, "n_params": sum(p.numel() for p in model.parameters()),
-            "train_positions": counter.positions, "inputs_checked": checked}
+            "train_positions": counter.positions, "inputs_checked": checked, "init": spec.get("init"),
+            "init_load_check": loaded, "cond_init_absmax": cond_init}
 
 
 if __name__ == "__main__":

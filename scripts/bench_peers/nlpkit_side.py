@@ -138,3 +138,15 @@ def generate(spec):
     if spec.get("evaluate"):
         result["evaluate"] = cli_evaluate(spec["run"], spec["evaluate"])
     return result
+
+
+def encodings(spec):
+    """What nlpkit's run feeds its model for each of spec["records"], by the run's own task (pipeline(task,
+    model=run).task.encode): {"ids", "types"}. The reference of a peer's inputs where the task's encoding
+    is more than Tokenizer.encode (seq2seq: the target cut to max_target_length, the source to what is left)."""
+    setup(spec)
+    from nlpkit import pipeline
+
+    task = pipeline(spec["task"], model=spec["run"], device="cpu").task
+    encoded = [task.encode(record) for record in spec["records"]]
+    return {"ids": [e["input_ids"] for e in encoded], "types": [e["token_type_ids"] for e in encoded]}

@@ -61,6 +61,64 @@ def accuracy_macro_f1(golds, preds):
             "macro_f1": sum(f1) / len(f1) if f1 else 0.0}
 
 
+# ---- generated text against a reference (seq2seq) -----------------------------------------------
+def _chars(text):
+    """The characters a score counts: whitespace left out (Chinese has none between words, and a
+    decoder's spaces around Latin pieces or punctuation are not the model's choice)."""
+    return [ch for ch in text if not ch.isspace()]
+
+
+def lcs_length(a, b):
+    """Length of the longest common subsequence of two sequences."""
+    row = [0] * (len(b) + 1)
+    for x in a:
+        diagonal = 0  # row[j - 1] of the previous pass
+        for j, y in enumerate(b, start=1):
+            diagonal, row[j] = row[j], diagonal + 1 if x == y else max(row[j], row[j - 1])
+    return row[-1]
+
+
+def rouge_l(pred, ref):
+    """Character ROUGE-L F1 (precision and recall of the longest common subsequence, beta = 1)."""
+    p, r = _chars(pred), _chars(ref)
+    common = lcs_length(p, r)
+    return 2 * common / (len(p) + len(r)) if common else 0.0
+
+
+def bleu4(pred, ref):
+    """Character sentence BLEU-4 as NLTK's sentence_bleu with SmoothingFunction().method1 (what the
+    bert4keras / bert4torch seq2seq examples report): clipped n-gram precisions for n = 1..4, a zero
+    count above n = 1 replaced by 0.1, equal weights, the brevity penalty; 0 without a matching character."""
+    import math
+
+    p, r = _chars(pred), _chars(ref)
+    if not p:
+        return 0.0
+    logs = []
+    for n in range(1, 5):
+        hyp = Counter(tuple(p[i : i + n]) for i in range(len(p) - n + 1))
+        gold = Counter(tuple(r[i : i + n]) for i in range(len(r) - n + 1))
+        matched = sum(min(c, gold[g]) for g, c in hyp.items())
+        if matched == 0 and n == 1:
+            return 0.0
+        logs.append(math.log((matched or 0.1) / max(sum(hyp.values()), 1)))
+    brevity = 1.0 if len(p) > len(r) else math.exp(1 - len(r) / len(p))
+    return brevity * math.exp(sum(logs) / 4)
+
+
+def generation_scores(preds, refs, sources=None):
+    """Means over pairs of character ROUGE-L F1 and BLEU-4, the share of empty outputs and, with the
+    sources, the share of outputs that copy their source (a paraphrase must not just repeat it)."""
+    preds, refs = list(preds), list(refs)
+    n = max(len(refs), 1)
+    out = {"rouge_l": sum(rouge_l(p, r) for p, r in zip(preds, refs, strict=True)) / n,
+           "bleu": sum(bleu4(p, r) for p, r in zip(preds, refs, strict=True)) / n,
+           "gen_empty": sum(not _chars(p) for p in preds) / n}
+    if sources is not None:
+        out["copies_source"] = sum(_chars(p) == _chars(s) for p, s in zip(preds, sources, strict=True)) / n
+    return out
+
+
 # ---- generated texts ----------------------------------------------------------------------------
 def distinct_n(texts, n=2):
     """Distinct character n-grams over all n-grams of the texts (Li et al. 2016's distinct-n, on characters)."""
