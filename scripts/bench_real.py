@@ -2,7 +2,7 @@
 model size, vocabulary and token ids, same epochs and batch size, the same learning-rate rule, same scorer.
 
     python scripts/real_data.py                   # once: writes data/real/ (see its docstring)
-    python scripts/bench_real.py [--only triples,ner,classify,cond_lm,jose,wordcount]
+    python scripts/bench_real.py [--only triples,ner,classify,cond_lm,seq2seq,jose,wordcount,mlm,reading,nl2sql]
                                  [--budget small|medium|full] [--threads N] [--jose-bin PATH] [--no-sweep]
                                  [--limit N] [--epochs N] [--skip TEXT] [--workdir DIR]
 
@@ -45,6 +45,14 @@ Rows (capability: systems -- data -- score)
             1-3-gram TF-IDF + logistic-regression classifier trained on the TEST reviews (no generator
             saw them; its own accuracy on dev is reported; an empty text counts as wrong), distinct-2
             (characters) and the share of empty texts.
+  seq2seq   nlpkit seq2seq (UniLM mask) vs bert4torch UniLM -- paraphrase generation on LCQMC's positive
+            pairs (data/real/lcqmc_paraphrase, {"src": s1, "tgt": s2}) -- character ROUGE-L F1 and BLEU-4
+            (scoring.py; `nlpkit evaluate`'s ROUGE-L as nlpkit_evaluate_rouge_l) of the test outputs, both
+            sides decoding with nlpkit's run's settings (greedy, 32 new tokens); copies_source is the share of
+            outputs equal to their source, and the settings hold the score of copying every source. The
+            peer's token and segment ids are checked against the nlpkit run's own task encoding (its cut
+            rule: target to max_target_length, source to what is left) on the 20 longest training pairs
+            and the first 180.
   jose      nlpkit JoSE vs gensim Doc2Vec PV-DBOW (+ the JoSE C program with --jose-bin) -- reviews
             segmented by jieba, labelled by sentiment -- words/s and leave-one-out 3-NN accuracy of the
             document vectors (scripts/bench_jose.py's runners and settings: dim 100, window 5,
@@ -52,6 +60,22 @@ Rows (capability: systems -- data -- score)
   wordcount `nlpkit wordcount` -j 1 / -j 2 vs a plain jieba.cut loop and jieba.enable_parallel(2) --
             People's Daily text x COPIES in one file -- seconds, MB/s, and exactness (every count
             equal to the loop's); scripts/bench_wordcount.py's runners (fresh process each).
+  mlm       (--init pretrained only; no peer: nlpkit against itself) domain-adaptive pretraining (DAPT)
+            of each checkpoint with an MLM head (m3e-small has none: skipped) by `nlpkit train task=mlm
+            model=CHECKPOINT` for the budget's steps at its profile's rate, on People's Daily paragraphs
+            (less those of the NER dev and test files) + DuIE's training texts -- masked-token accuracy
+            and perplexity on held-out text (a MLM_SEED-drawn slice of both sources, never trained on)
+            of the checkpoint as published (`nlpkit evaluate task=mlm model=CHECKPOINT`) and after DAPT,
+            on the same masks (max_length and seed given to both); then ner (People's Daily, crf) and
+            triples (DuIE, gplinker) fine-tuned from the checkpoint and from the DAPT run with the same
+            data, epochs and rate (the checkpoint's profile rate, no sweep), scored as those rows are;
+            f1_gain = F1 from DAPT - F1 from the checkpoint. DAPT's rec/s counts packed sequences.
+  reading, nl2sql  (no public data offline: smoke rows, no peer) from each starting point, nlpkit's task
+            trained on its bundled sample with its profile's recipe for the budget's epochs, then
+            `nlpkit evaluate` on the sample's dev file: its metrics and training seconds, showing the path
+            works end to end from each checkpoint (m3e-small too, whose missing MLM head reading's
+            generator learns). reading's answers_in_passage: the share of its non-empty answers found
+            verbatim in a passage of their question (clean text: no [UNK], ##, spaces between characters).
 
 The peers' recipes (read from bert4torch v0.6.0 / transformers; no file of theirs is copied):
   triples   bert4torch examples/relation_extraction/task_relation_extraction_CasRel.py: BERT, sigmoid^2
@@ -67,6 +91,9 @@ The peers' recipes (read from bert4torch v0.6.0 / transformers; no file of their
             task_conditional_language_model.py): 128-dim label embedding -> conditional_size=128
             LayerNorms, application='lm', text_segmentate into maxlen - 2 pieces, Adam at a constant
             rate, AutoRegressiveDecoder.random_sample (no cache) (bench_peers/cln_lm.py).
+  seq2seq   bert4torch examples/seq2seq/task_seq2seq_autotitle.py: with_mlm, application='unilm',
+            CausalLMLoss masked by the segment ids (target tokens only), Adam at a constant rate, the
+            AutoTitle decoder's beam_search without cache (bench_peers/unilm_seq2seq.py).
   Every peer's BERT is randomly initialised at nlpkit's tiny size for that task (read from `nlpkit
   config task=T`: hidden 128, 2 layers, intermediate 512, heads 4 -- 2 for cond_lm) with nlpkit's
   vocabulary (the vocab.txt of the nlpkit run trained on the same file: Tokenizer.build on the
@@ -93,6 +120,16 @@ Budgets (settings per capability, all printed in the JSON under "settings"):
          14,408 / 1,500, 3 epochs, batch 16, lr 1e-3; cond_lm 14,408 / 1,500, 3 epochs, batch 32,
          lr 5e-3, 200 texts per label; jose 14,408 reviews, 10 epochs; wordcount x6 -- one torch
          thread (--threads 1). Hours on a 2-core CPU: run it on a quiet machine.
+  seq2seq (every budget: batch 32, lr 2e-3, max_length 96, max_target_length 32): small 2,000 train /
+         200 test pairs, 1 epoch; medium 20,000 / 500, 2 epochs; full all 136,344 / 1,000, 3 epochs.
+  mlm    (every budget: DAPT batch 16 x max_length 128 on the 17,484 People's Daily + 11,417 DuIE lines,
+         1.6 M + 0.6 M characters, less the held-out 300 + 300; downstream at the ner / triples budgets'
+         batch and max_length) small 300 DAPT steps, then ner and triples 1,000 train / 300 test, 1 epoch;
+         medium 1,500 steps, 2,000 / 500, 2 epochs; full 5,000 steps, 4,000 / 1,000, 3 epochs.
+         albert-tiny's DAPT ran at 10 sequences/s on one thread at load 6 (small: about 8 minutes of
+         DAPT). --limit N also caps the steps at N.
+  reading, nl2sql  the whole bundled sample (reading 1,500 train / 120 dev questions, nl2sql 396 / 140),
+         small 1 epoch, medium and full 2.
   The rate of each budget is the centre of the sweep (x 0.5, 1, 2); the sweep itself always uses the
   small budget's training subset, 1 epoch, and as many DEV records as the small budget scores.
   --limit N caps every file at N records (and wordcount at N lines); --epochs N overrides the
@@ -130,7 +167,8 @@ sys.path.insert(0, str(SCRIPTS))
 from bench_peers import nlpkit_side, scoring  # noqa: E402
 from bench_peers.common import env_threads, nlpkit_vocab, read_bio, read_jsonl, read_tsv  # noqa: E402
 
-CAPABILITIES = ("triples", "ner", "classify", "classify_hotel", "classify_lcqmc", "cond_lm", "jose", "wordcount")
+CAPABILITIES = ("triples", "ner", "classify", "classify_hotel", "classify_lcqmc", "cond_lm", "seq2seq", "jose",
+                "wordcount", "mlm", "reading", "nl2sql")
 TASK_OF = {"classify_hotel": "classify", "classify_lcqmc": "classify"}  # capability -> nlpkit task, where they differ
 CLASSIFY_DATA = {"classify": "reviews", "classify_hotel": "chnsenticorp", "classify_lcqmc": "lcqmc"}
 BUDGETS = {
@@ -142,8 +180,14 @@ BUDGETS = {
         "classify_lcqmc": {"train": 4000, "test": 500, "epochs": 1, "batch_size": 32, "lr": 1e-3, "max_length": 64},
         "cond_lm": {"train": 4000, "test": 300, "epochs": 1, "batch_size": 32, "lr": 5e-3, "max_length": 128,
                     "generate": 32},
+        "seq2seq": {"train": 2000, "test": 200, "epochs": 1, "batch_size": 32, "lr": 2e-3, "max_length": 96,
+                    "max_target_length": 32},
         "jose": {"docs": 5000, "epochs": 5},
         "wordcount": {"copies": 1},
+        "mlm": {"train": None, "test": 300, "steps": 300, "batch_size": 16, "max_length": 128, "epochs": 1,
+                "ner_train": 1000, "ner_test": 300, "triples_train": 1000, "triples_test": 300},
+        "reading": {"train": None, "test": None, "epochs": 1},
+        "nl2sql": {"train": None, "test": None, "epochs": 1},
     },
     "medium": {
         "triples": {"train": 4000, "test": 500, "epochs": 2, "batch_size": 8, "lr": 1.5e-3, "max_length": 128},
@@ -153,8 +197,14 @@ BUDGETS = {
         "classify_lcqmc": {"train": 20000, "test": 2000, "epochs": 2, "batch_size": 32, "lr": 1e-3, "max_length": 64},
         "cond_lm": {"train": 8000, "test": 500, "epochs": 2, "batch_size": 32, "lr": 5e-3, "max_length": 128,
                     "generate": 64},
+        "seq2seq": {"train": 20000, "test": 500, "epochs": 2, "batch_size": 32, "lr": 2e-3, "max_length": 96,
+                    "max_target_length": 32},
         "jose": {"docs": None, "epochs": 5},
         "wordcount": {"copies": 6},
+        "mlm": {"train": None, "test": 300, "steps": 1500, "batch_size": 16, "max_length": 128, "epochs": 2,
+                "ner_train": 2000, "ner_test": 500, "triples_train": 2000, "triples_test": 500},
+        "reading": {"train": None, "test": None, "epochs": 2},
+        "nl2sql": {"train": None, "test": None, "epochs": 2},
     },
     "full": {
         "triples": {"train": None, "test": None, "epochs": 5, "batch_size": 8, "lr": 1.5e-3, "max_length": 128},
@@ -164,15 +214,22 @@ BUDGETS = {
         "classify_lcqmc": {"train": None, "test": None, "epochs": 3, "batch_size": 32, "lr": 1e-3, "max_length": 64},
         "cond_lm": {"train": None, "test": None, "epochs": 3, "batch_size": 32, "lr": 5e-3, "max_length": 128,
                     "generate": 200},
+        "seq2seq": {"train": None, "test": 1000, "epochs": 3, "batch_size": 32, "lr": 2e-3, "max_length": 96,
+                    "max_target_length": 32},
         "jose": {"docs": None, "epochs": 10},
         "wordcount": {"copies": 6},
+        "mlm": {"train": None, "test": 300, "steps": 5000, "batch_size": 16, "max_length": 128, "epochs": 3,
+                "ner_train": 4000, "ner_test": 1000, "triples_train": 4000, "triples_test": 1000},
+        "reading": {"train": None, "test": None, "epochs": 2},
+        "nl2sql": {"train": None, "test": None, "epochs": 2},
     },
 }
 NER_HEADS = ("crf", "softmax", "global_pointer")
 SWEEP_FACTORS = (0.5, 1.0, 2.0)  # x the budget's rate: every trained system gets the same three rates
 SELECT = {"triples": ("f1", max), "ner": ("f1", max), "classify": ("accuracy", max), "classify_hotel": ("accuracy", max),
-          "classify_lcqmc": ("accuracy", max), "cond_lm": ("perplexity", min)}
+          "classify_lcqmc": ("accuracy", max), "cond_lm": ("perplexity", min), "seq2seq": ("rouge_l", max)}
 CHECK_TEXTS = 200  # a peer's token ids must equal nlpkit's on this many training texts before it trains
+MLM_SEED = 42  # mlm: draws the held-out text and its masks, the same before and after DAPT
 LIBRARIES = ("torch", "transformers", "tokenizers", "accelerate", "datasets", "bert4torch", "torch4keras", "gensim",
              "jieba", "numba", "scikit-learn", "numpy")
 SYSTEM_LIBRARIES = (  # (part of a system's name, the libraries its row comes from)
@@ -274,6 +331,55 @@ def first_paragraphs(src, n, dst):
                 out.write("\n")
         out.write("\n")
     return str(dst)
+
+
+def sample_records(path):
+    """The records of a JSON list or JSON lines file."""
+    text = Path(path).read_text(encoding="utf-8")
+    if text.lstrip().startswith("["):
+        return json.loads(text)
+    return [json.loads(x) for x in text.splitlines() if x.strip()]
+
+
+def first_records(src, n, folder):
+    """The first n records of a bundled sample file (a JSON list or JSON lines) as JSON lines under the same
+    name in folder, with the sample's files named after it beside it (nl2sql's train.tables.json); src
+    itself when n is None."""
+    if n is None:
+        return str(src)
+    src, folder = Path(src), Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / src.name).write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in sample_records(src)[:n]),
+                                   encoding="utf-8")
+    for other in src.parent.glob(src.stem + ".*"):
+        if other != src:
+            shutil.copy(other, folder / other.name)
+    return str(folder / src.name)
+
+
+# ---- the data and scores of ner and triples (their capabilities and mlm's downstream rows) ---------
+def triples_data(split):
+    """(training texts, scored texts, gold (subject, predicate, object)s per scored text) of a DuIE split;
+    sets split.n_train."""
+    train_rows, rows = read_jsonl(split.train), read_jsonl(split.scored)
+    split.n_train = len(train_rows)
+    gold = [[(t["subject"], t["predicate"], t["object"]) for t in r["spo_list"]] for r in rows]
+    return [r["text"] for r in train_rows], [r["text"] for r in rows], gold
+
+
+def ner_data(split):
+    """(training texts, scored texts, gold (start, end, type) spans per scored text) of a char-BIO split;
+    sets split.n_train."""
+    train_rows, rows = read_bio(split.train), read_bio(split.scored)
+    split.n_train = len(train_rows)
+    return [t for t, _ in train_rows], [t for t, _ in rows], [g for _, g in rows]
+
+
+def has_mlm_head(model):
+    """Whether a checkpoint folder's config.json names an architecture with an MLM head (m3e-small's
+    BertModel has none, an ELECTRA discriminator neither: nlpkit would give it a random one)."""
+    archs = json.loads((Path(model) / "config.json").read_text(encoding="utf-8")).get("architectures") or []
+    return any(a.endswith(("ForMaskedLM", "ForPreTraining")) and not a.startswith("Electra") for a in archs)
 
 
 # ---- the run ------------------------------------------------------------------------------------
@@ -442,6 +548,23 @@ class Bench:
         timing = self.timing(split.n_train, split.epochs, trained, pred["predict_s"])
         return pred["predictions"], timing, pred.get("evaluate") or {}
 
+    def triples_scored(self, split, s, lr, data, name, model, **keys):
+        """One nlpkit triples row: trained from `model` (nlpkit_predicted), its triples scored by triple_prf.
+        data: triples_data(split)."""
+        _, texts, gold = data
+        pred, timing, own = self.nlpkit_predicted("triples", split, s, lr, texts, name, model, **keys)
+        preds = [[(t["subject"], t["predicate"], t["object"]) for t in p] for p in pred]
+        return {**timing, **scoring.triple_prf(gold, preds), **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
+
+    def ner_scored(self, split, s, lr, data, name, model, **keys):
+        """One nlpkit ner row: trained from `model` (nlpkit_predicted), its entities scored by seqeval on
+        character tags. data: ner_data(split)."""
+        _, texts, gold = data
+        pred, timing, own = self.nlpkit_predicted("ner", split, s, lr, texts, name, model, **keys)
+        preds = [[(e["start"], e["end"], e["type"]) for e in p] for p in pred]
+        return {**timing, **scoring.ner_seqeval(texts, gold, preds),
+                **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
+
     def reference(self, cap, split, texts, labels, labels_key, max_length, model="tiny"):
         """What a peer must see: the vocabulary of nlpkit's run from `model` on this split's training file,
         nlpkit's token ids (and segment ids) of its first CHECK_TEXTS training texts (a pair: (text_a,
@@ -487,24 +610,15 @@ class Bench:
         tiny = s["tiny"] = nlpkit_side.tiny_size("triples")
         heads = nlpkit_side.config_keys("triples")["head"][1]  # every head the triples config offers
 
-        def data(split):
-            train_rows, rows = read_jsonl(split.train), read_jsonl(split.scored)
-            split.n_train = len(train_rows)
-            gold = [[(t["subject"], t["predicate"], t["object"]) for t in r["spo_list"]] for r in rows]
-            return [r["text"] for r in train_rows], [r["text"] for r in rows], gold
-        split_data = {sp.name: data(sp) for sp in (sweep, final)}
+        split_data = {sp.name: triples_data(sp) for sp in (sweep, final)}
         s.update(n_train=final.n_train, n_test=len(split_data["final"][2]), n_sweep_train=sweep.n_train)
 
         for label, model in self.inits():
             centre = self.centre("triples", s, model)
             for head in heads:
                 def one(sp, lr, head=head, model=model):
-                    _, texts, gold = split_data[sp.name]
-                    pred, timing, own = self.nlpkit_predicted("triples", sp, s, lr, texts, f"triples_{head}", model,
-                                                              schema=schema, head=head)
-                    preds = [[(t["subject"], t["predicate"], t["object"]) for t in p] for p in pred]
-                    return {**timing, **scoring.triple_prf(gold, preds),
-                            **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
+                    return self.triples_scored(sp, s, lr, split_data[sp.name], f"triples_{head}", model,
+                                               schema=schema, head=head)
                 self.tuned("triples", self.named(f"nlpkit head={head}", label), one, s, sweep, final, centre)
             if model == "tiny" and self.args.init != "tiny":
                 continue  # from scratch, the peer's row is --init tiny's
@@ -532,22 +646,14 @@ class Bench:
         keys = nlpkit_side.config_keys("ner")
         heads = keys["head"][1] if "head" in keys and keys["head"][1] else list(NER_HEADS)
 
-        def data(split):
-            train_rows, rows = read_bio(split.train), read_bio(split.scored)
-            split.n_train = len(train_rows)
-            return [t for t, _ in train_rows], [t for t, _ in rows], [g for _, g in rows]
-        split_data = {sp.name: data(sp) for sp in (sweep, final)}
+        split_data = {sp.name: ner_data(sp) for sp in (sweep, final)}
         s.update(n_train=final.n_train, n_test=len(split_data["final"][1]), n_sweep_train=sweep.n_train)
 
         for label, model in self.inits():
             centre = self.centre("ner", s, model)
             for head in heads:
                 def one(sp, lr, head=head, model=model):
-                    _, texts, gold = split_data[sp.name]
-                    pred, timing, own = self.nlpkit_predicted("ner", sp, s, lr, texts, f"ner_{head}", model, head=head)
-                    preds = [[(e["start"], e["end"], e["type"]) for e in p] for p in pred]
-                    return {**timing, **scoring.ner_seqeval(texts, gold, preds),
-                            **({"nlpkit_evaluate_f1": own["f1"]} if own else {})}
+                    return self.ner_scored(sp, s, lr, split_data[sp.name], f"ner_{head}", model, head=head)
                 self.tuned("ner", self.named(f"nlpkit head={head}", label), one, s, sweep, final, centre)
             if model == "tiny" and self.args.init != "tiny":
                 continue  # from scratch, the peers' rows are --init tiny's
@@ -651,32 +757,248 @@ class Bench:
         def generated(sp):
             return s["generate"] if sp is final else 0
 
-        def ours(sp, lr):
-            run_dir, tr = self.nlpkit_run("cond_lm", sp, s, lr, "cond_lm")
-            gen = self.child("nlpkit_side:generate", {"run": str(run_dir), "labels": labels, "n": generated(sp),
-                                                      "evaluate": sp.scored}, f"generate_cond_lm_{sp.name}")
-            own = gen["evaluate"]
-            n_gen = sum(len(v) for v in gen["texts"].values())
-            return {**self.timing(sp.n_train, sp.epochs, tr), "perplexity": own.get("perplexity"),
-                    "cond_accuracy_likelihood": own.get("cond_accuracy"),
-                    "gen_texts_per_s": n_gen / gen["gen_s"] if n_gen else None, **judged(gen["texts"])}
-        self.tuned("cond_lm", "nlpkit", ours, s, sweep, final)
+        for label, model in self.inits():
+            def ours(sp, lr, label=label, model=model):
+                run_dir, tr = self.nlpkit_run("cond_lm", sp, s, lr, "cond_lm", model)
+                gen = self.child("nlpkit_side:generate", {"run": str(run_dir), "labels": labels, "n": generated(sp),
+                                                          "evaluate": sp.scored}, f"generate_cond_lm_{label}_{sp.name}")
+                own = gen["evaluate"]
+                n_gen = sum(len(v) for v in gen["texts"].values())
+                return {**self.timing(sp.n_train, sp.epochs, tr), "perplexity": own.get("perplexity"),
+                        "cond_accuracy_likelihood": own.get("cond_accuracy"),
+                        "gen_texts_per_s": n_gen / gen["gen_s"] if n_gen else None, **judged(gen["texts"])}
+            centre = self.centre("cond_lm", s, model)
+            self.tuned("cond_lm", self.named("nlpkit", label), ours, s, sweep, final, centre)
+            if model == "tiny" and self.args.init != "tiny":
+                continue  # from scratch, the peer's row is --init tiny's
 
-        def peer(sp, lr):
-            rows = train_rows[sp.name]
-            ref = self.reference("cond_lm", sp, [t for t, _ in rows], {y for _, y in rows}, "labels",
-                                 s["max_length"])
-            out = self.child("cln_lm:run", {**ref, "train": sp.train, "dev": sp.scored, "tiny": tiny,
-                                            "epochs": sp.epochs, "batch_size": s["batch_size"], "lr": lr,
-                                            "max_length": s["max_length"], "n": generated(sp), "workdir": str(w)},
-                             f"cln_lm_{sp.name}")
-            n_gen = sum(len(v) for v in out["texts"].values())
-            return {**self.timing(sp.n_train, sp.epochs, out), "perplexity": out["dev_perplexity"],
-                    "cond_accuracy_likelihood": out["dev_cond_accuracy_likelihood"],
-                    "gen_texts_per_s": n_gen / out["gen_s"] if n_gen else None, **judged(out["texts"]),
-                    "cond_changes_logits": out["cond_changes_logits"], "n_train_pieces": out["n_train_used"],
-                    "inputs_checked": out["inputs_checked"], "n_params": out["n_params"]}
-        self.tuned("cond_lm", "bert4torch CLN LM", peer, s, sweep, final)
+            def peer(sp, lr, label=label, model=model):
+                rows = train_rows[sp.name]
+                ref = self.reference("cond_lm", sp, [t for t, _ in rows], {y for _, y in rows}, "labels",
+                                     s["max_length"], model)
+                out = self.child("cln_lm:run", {**ref, "train": sp.train, "dev": sp.scored, "tiny": tiny,
+                                                "epochs": sp.epochs, "batch_size": s["batch_size"], "lr": lr,
+                                                "max_length": s["max_length"], "n": generated(sp), "workdir": str(w)},
+                                 f"cln_lm_{label}_{sp.name}")
+                n_gen = sum(len(v) for v in out["texts"].values())
+                return {**self.timing(sp.n_train, sp.epochs, out), "perplexity": out["dev_perplexity"],
+                        "cond_accuracy_likelihood": out["dev_cond_accuracy_likelihood"],
+                        "gen_texts_per_s": n_gen / out["gen_s"] if n_gen else None, **judged(out["texts"]),
+                        "cond_changes_logits": out["cond_changes_logits"], "n_train_pieces": out["n_train_used"],
+                        "inputs_checked": out["inputs_checked"], "n_params": out["n_params"],
+                        **({"init_new_weights": out["init_load_check"]["new"],
+                            "cond_init_absmax": out["cond_init_absmax"]} if out.get("init_load_check") else {})}
+            self.tuned("cond_lm", self.named("bert4torch CLN LM", label), peer, s, sweep, final, centre)
+
+    # ---- seq2seq ------------------------------------------------------------------------------
+    def seq2seq(self):
+        d, w = self.data / "lcqmc_paraphrase", self.folder("seq2seq")
+        s, sweep, final = self.splits("seq2seq", first_lines, w, {
+            "train": d / "train.jsonl", "dev": d / "dev.jsonl", "test": d / "test.jsonl"})
+        tiny = s["tiny"] = nlpkit_side.tiny_size("seq2seq")
+
+        def data(split):
+            train_rows, rows = read_jsonl(split.train), read_jsonl(split.scored)
+            split.n_train = len(train_rows)
+            return [(r["src"], r["tgt"]) for r in train_rows], [r["src"] for r in rows], [r["tgt"] for r in rows]
+        split_data = {sp.name: data(sp) for sp in (sweep, final)}
+        _, sources, targets = split_data["final"]
+        copied = scoring.generation_scores(sources, targets)  # the floor a paraphraser must beat: the source itself
+        s.update(n_train=final.n_train, n_test=len(targets), n_sweep_train=sweep.n_train,
+                 copy_source_rouge_l=copied["rouge_l"], copy_source_bleu=copied["bleu"], decode={})
+
+        def scored(sp, texts):
+            _, sources, targets = split_data[sp.name]
+            examples = [{"src": a, "tgt": b, "pred": c} for a, b, c in zip(sources[:3], targets, texts)]
+            return {**scoring.generation_scores(texts, targets, sources), "gen_examples": examples}
+
+        for label, model in self.inits():
+            centre = self.centre("seq2seq", s, model)
+            keys = nlpkit_side.config_keys("seq2seq", model)  # the peer decodes as nlpkit's run does
+            decode = s["decode"][label] = {k: int(keys[f"decode.{k}"][0])
+                                           for k in ("beam_size", "max_new_tokens", "min_new_tokens")}
+
+            def ours(sp, lr, label=label, model=model):
+                pred, timing, own = self.nlpkit_predicted("seq2seq", sp, s, lr, split_data[sp.name][1],
+                                                          f"seq2seq_{label}", model,
+                                                          max_target_length=s["max_target_length"])
+                return {**timing, **scored(sp, [p["text"] for p in pred]),
+                        **({"nlpkit_evaluate_rouge_l": own["rouge-l"], "nlpkit_evaluate_bleu": own["bleu"]}
+                           if own else {})}
+            self.tuned("seq2seq", self.named("nlpkit", label), ours, s, sweep, final, centre)
+            if model == "tiny" and self.args.init != "tiny":
+                continue  # from scratch, the peer's row is --init tiny's
+
+            def peer(sp, lr, label=label, model=model, decode=decode):
+                ref = self.seq2seq_reference(sp, split_data[sp.name][0], model)
+                out = self.child("unilm_seq2seq:run", {
+                    **ref, "train": sp.train, "test": sp.scored, "tiny": tiny, "epochs": sp.epochs,
+                    "batch_size": s["batch_size"], "lr": lr, "max_length": s["max_length"],
+                    "max_target_length": s["max_target_length"], "decode": decode, "workdir": str(w)},
+                    f"unilm_seq2seq_{label}_{sp.name}")
+                return {**self.timing(sp.n_train, sp.epochs, out), **scored(sp, out["predictions"]),
+                        "inputs_checked": out["inputs_checked"], "n_params": out["n_params"],
+                        **({"init_new_weights": out["init_load_check"]["new"]} if out.get("init_load_check") else {})}
+            self.tuned("seq2seq", self.named("bert4torch UniLM", label), peer, s, sweep, final, centre)
+
+    def seq2seq_reference(self, split, pairs, model):
+        """What the seq2seq peer must see: the vocabulary of nlpkit's run from `model` on this split and that
+        run's own encodings (its task cuts the target to max_target_length and the source to what is left, so
+        Tokenizer.encode of the pair is not the reference) of the longest training pairs, where the cuts
+        happen, then the first ones: CHECK_TEXTS pairs in all."""
+        run = self.split_runs.get(("seq2seq", model, split.name))
+        if run is None:
+            raise RuntimeError("no nlpkit run on this split, whose encodings are the peer's reference: not trained")
+        longest = sorted(range(len(pairs)), key=lambda i: -len(pairs[i][0]) - len(pairs[i][1]))[: CHECK_TEXTS // 10]
+        rest = [i for i in range(len(pairs)) if i not in set(longest)]
+        check = [list(pairs[i]) for i in longest + rest[: CHECK_TEXTS - len(longest)]]
+        enc = self.child("nlpkit_side:encodings", {"task": "seq2seq", "run": str(run),
+                                                   "records": [{"src": a, "tgt": b} for a, b in check]},
+                         f"encodings_seq2seq_{Path(model).name}_{split.name}")
+        return {"vocab": str(Path(run) / "vocab.txt"), **({"init": model} if model != "tiny" else {}),
+                "check": {"texts": check, "ids": enc["ids"], "types": enc["types"], "labels": [],
+                          "source": f"nlpkit run {Path(run).name} (its task's encode)"}}
+
+    # ---- mlm: domain-adaptive pretraining (DAPT) ---------------------------------------------
+    def mlm(self):
+        """DAPT of each --checkpoints folder with an MLM head on People's Daily + DuIE text, scored on held-out
+        text before and after, then ner and triples fine-tuned from the checkpoint and from the DAPT run."""
+        s = self.setting("mlm")
+        if self.args.init == "tiny":
+            self.add("mlm", "nlpkit DAPT", {"skipped": "adapts a checkpoint: run with --init pretrained"})
+            return
+        if self.args.limit:  # development runs: the steps and the fine-tuning files too
+            s.update({k: min(s[k], self.args.limit)
+                      for k in ("steps", "ner_train", "ner_test", "triples_train", "triples_test")})
+        w = self.folder("mlm")
+        corpus, held = self.dapt_corpus(s, w)
+        downstream = self.dapt_downstream(s, w)
+        for label, model in self.inits():
+            if model == "tiny":
+                continue  # pretraining the tiny model from scratch: scripts/bench_mlm.py
+            if has_mlm_head(model):
+                self.dapt(label, model, s, corpus, held, downstream)
+            else:
+                self.add("mlm", self.named("nlpkit DAPT", label), {
+                    "skipped": "no MLM head in the checkpoint: before DAPT it would be scored with a random head"})
+
+    def dapt_corpus(self, s, w):
+        """(corpus, held-out) files. The corpus: People's Daily paragraphs (less those of the NER dev and test
+        files, which the downstream tagger is scored on) and DuIE's training texts, shuffled, the first
+        s["train"] kept; held out: s["test"] texts of each source drawn with MLM_SEED, never trained on."""
+        import random
+
+        ner = self.data / "peoples_daily" / "ner"
+        scored = {text for name in ("dev.txt", "test.txt") for text, _ in read_bio(ner / name)}
+        daily = (self.data / "peoples_daily" / "text.txt").read_text(encoding="utf-8").splitlines()
+        sources = {"peoples_daily": [p.strip() for p in daily if p.strip() and p.strip() not in scored],
+                   "duie": [r["text"].strip() for r in read_jsonl(self.data / "duie" / "train.jsonl")]}
+        rng, corpus, held = random.Random(MLM_SEED), [], []
+        for name, texts in sources.items():
+            out = set(rng.sample(range(len(texts)), min(s["test"], len(texts))))
+            held += [texts[i] for i in sorted(out)]
+            corpus += [t for i, t in enumerate(texts) if i not in out]
+            s[f"held_out_{name}"] = len(out)
+        rng.shuffle(corpus)  # both sources throughout (and in the first --limit lines)
+        corpus = corpus[: s["train"]]
+        s.update(corpus_lines=len(corpus), corpus_chars=sum(map(len, corpus)), excluded_ner_paragraphs=len(scored))
+        paths = w / "corpus.txt", w / "held_out.txt"
+        for path, texts in zip(paths, (corpus, held)):
+            path.write_text("".join(t + "\n" for t in texts), encoding="utf-8")
+        return paths
+
+    def dapt_downstream(self, s, w):
+        """{task: (split, its data, size, keys)}: the first s["<task>_train"] / s["<task>_test"] records of ner
+        (People's Daily, crf head) and triples (DuIE, gplinker head), s["epochs"] epochs, at the ner and
+        triples budgets' batch size and max_length."""
+        pd, duie = self.data / "peoples_daily" / "ner", self.data / "duie"
+        plan = {"ner": (pd, ".txt", first_paragraphs, ner_data, {"head": "crf"}),
+                "triples": (duie, ".jsonl", first_lines, triples_data,
+                            {"head": "gplinker", "schema": str(duie / "schema.jsonl")})}
+        out = {}
+        for task, (folder, ext, subset, read, keys) in plan.items():
+            split = Split("dapt", subset(folder / f"train{ext}", s[f"{task}_train"], w / f"{task}_train{ext}"),
+                          subset(folder / f"test{ext}", s[f"{task}_test"], w / f"{task}_test{ext}"), s["epochs"], 0)
+            data = read(split)
+            budget = BUDGETS[self.args.budget][task]
+            size = {"batch_size": budget["batch_size"], "max_length": budget["max_length"]}
+            s[task] = {**size, **keys, "n_train": split.n_train, "n_test": len(data[1])}
+            out[task] = (split, data, size, keys)
+        return out
+
+    def dapt(self, label, model, s, corpus, held, downstream):
+        """One checkpoint: masked-token accuracy on the held-out text before and after s["steps"] steps of DAPT
+        at its profile's rate (the same masks: max_length, seed and batch given to both evaluations), then
+        each downstream task fine-tuned from the checkpoint and from the DAPT run at the checkpoint's profile
+        rate; the DAPT row's f1_gain is its F1 minus the checkpoint's."""
+        masks = [f"max_length={s['max_length']}", f"seed={MLM_SEED}", "trainer.eval_batch_size=64"]
+        self.attempt("mlm", self.named("checkpoint (no DAPT)", label),
+                     lambda: nlpkit_side.evaluate(model, held, self.threads, self.log, "task=mlm", *masks))
+        lr, run_dir = self.centre("mlm", s, model), self.folder("runs") / f"mlm_dapt_{label}"
+
+        def adapt():
+            trained = nlpkit_side.train("mlm", corpus, run_dir, {
+                "trainer.max_steps": s["steps"], "trainer.batch_size": s["batch_size"], "trainer.lr": lr,
+                "max_length": s["max_length"]}, self.threads, self.log, model)
+            return {"lr": lr, **self.timing(s["steps"] * s["batch_size"], 1, trained),
+                    **nlpkit_side.evaluate(run_dir, held, self.threads, self.log, *masks)}
+        if "error" in self.attempt("mlm", self.named(f"nlpkit DAPT {s['steps']} steps", label), adapt):
+            return
+        for task, (split, data, size, keys) in downstream.items():
+            rate, f1, scored = self.centre(task, size, model), {}, getattr(self, f"{task}_scored")
+            for start, source in (("checkpoint", model), ("DAPT", run_dir)):
+                def one(start=start, source=source):
+                    name = f"dapt_{task}_{label}_{start}"
+                    return {"lr": rate, **scored(split, size, rate, data, name, source, **keys)}
+                system = self.named(f"{task} {keys['head']} from {start}", label)
+                f1[start] = self.attempt("mlm", system, one).get("f1")
+            if None not in f1.values():
+                self.results["mlm"][system]["f1_gain"] = f1["DAPT"] - f1["checkpoint"]
+
+    # ---- reading, nl2sql: their bundled samples ----------------------------------------------
+    def reading(self):
+        self.on_sample("reading")
+
+    def nl2sql(self):
+        self.on_sample("nl2sql")
+
+    def on_sample(self, cap):
+        """No public data offline: from each starting point, nlpkit's task trained on its bundled sample (the
+        files its config defaults to) for the budget's epochs with its profile's recipe, then `nlpkit evaluate`
+        on the sample's dev file. It shows the path works end to end from each checkpoint: no peer, and the
+        scores after an epoch or two on a synthetic sample are no benchmark."""
+        import yaml
+        from nlpkit.registry import get_task_class
+
+        s, w, task = self.setting(cap), self.folder(cap), get_task_class(cap)
+        train = first_records(task.sample_path("train"), s["train"], w / "train")
+        dev = first_records(task.sample_path("dev"), s["test"], w / "dev")
+        s.update(train_file=train, dev_file=dev, n_train=len(sample_records(train)),
+                 n_test=len(sample_records(dev)))
+        for label, model in self.inits():
+            def one(label=label, model=model):
+                run_dir, rows = self.folder("runs") / f"{cap}_sample_{label}", w / f"dev_predictions_{label}.jsonl"
+                trained = nlpkit_side.train(cap, train, run_dir, {"trainer.epochs": s["epochs"]}, self.threads,
+                                            self.log, model)
+                config = yaml.safe_load((run_dir / "nlpkit.yaml").read_text(encoding="utf-8"))
+                metrics = nlpkit_side.evaluate(run_dir, dev, self.threads, self.log, f"output={rows}")
+                checks = getattr(self, f"{cap}_checks", lambda *_: {})(dev, rows)
+                return {"lr": config["trainer"]["lr"], **self.timing(s["n_train"], s["epochs"], trained),
+                        **metrics, **checks}
+            self.attempt(cap, self.named("nlpkit", label), one)
+
+    @staticmethod
+    def reading_checks(dev, rows):
+        """The answers as a user reads them: answers_in_passage is the share of the non-empty ones found
+        verbatim in one of their question's passages (clean text: no [UNK], WordPiece ## or spaces between
+        characters; the decoding is extractive), with the first few that are not as examples."""
+        pairs = [(record, json.loads(line)["answer"]) for record, line in
+                 zip(sample_records(dev), Path(rows).read_text(encoding="utf-8").splitlines())]
+        said = [(r, a) for r, a in pairs if a]
+        foreign = [a for r, a in said if not any(a in p["passage"] for p in r["passages"])]
+        return {"answers_in_passage": (len(said) - len(foreign)) / len(said) if said else None,
+                "answers_empty": (len(pairs) - len(said)) / len(pairs) if pairs else None,
+                "answers_not_in_passage": foreign[:5]}
 
     # ---- jose ---------------------------------------------------------------------------------
     def jose(self):
@@ -781,8 +1103,12 @@ SHOWN = {
     "classify_hotel": ("accuracy", "macro_f1"),
     "classify_lcqmc": ("accuracy", "macro_f1"),
     "cond_lm": ("perplexity", "cond_accuracy_likelihood", "gen_cond_accuracy", "distinct_2", "gen_empty"),
+    "seq2seq": ("rouge_l", "bleu", "nlpkit_evaluate_rouge_l", "copies_source", "gen_empty"),
     "jose": ("knn_accuracy",),
     "wordcount": ("seconds", "exact", "speedup_vs_loop"),
+    "mlm": ("masked_accuracy", "perplexity", "precision", "recall", "f1", "f1_gain"),
+    "reading": ("final", "accuracy", "f1", "no_answer_recall", "answers_in_passage", "answers_empty"),
+    "nl2sql": ("logic_form_acc", "exec_acc", "sel_acc", "agg_acc", "cond_col_acc", "cond_val_acc"),
 }
 
 
@@ -868,8 +1194,9 @@ def main(argv=None):
         ap.error(f"unknown capability {unknown[0]!r}; choose from {', '.join(CAPABILITIES)}")
     needed = {"triples": "duie/train.jsonl", "ner": "peoples_daily/ner/train.txt", "classify": "reviews/train.tsv",
               "classify_hotel": "chnsenticorp/train.tsv", "classify_lcqmc": "lcqmc/train.tsv",
-              "cond_lm": "reviews/train.tsv", "jose": "reviews/train.tsv", "wordcount": "peoples_daily/text.txt"}
-    missing = [needed[c] for c in only if not (Path(args.data) / needed[c]).exists()]
+              "cond_lm": "reviews/train.tsv", "seq2seq": "lcqmc_paraphrase/train.jsonl", "jose": "reviews/train.tsv",
+              "wordcount": "peoples_daily/text.txt", "mlm": "peoples_daily/text.txt"}  # reading, nl2sql: samples
+    missing = [needed[c] for c in only if c in needed and not (Path(args.data) / needed[c]).exists()]
     if missing:
         ap.error(f"{args.data}/{missing[0]} not found: run `python scripts/real_data.py` first")
 

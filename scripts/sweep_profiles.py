@@ -43,7 +43,7 @@ TASKS = {  # task: (subset function, train file, dev file, train records, dev re
 }
 RATES = {"small": (5e-5, 1e-4, 2e-4, 5e-4), "tiny": (2.5e-4, 5e-4, 1e-3, 2e-3)}
 MODELS = {  # name: (profile class, folder or None to pretrain, tasks)
-    "albert-tiny": ("small", CACHE / "models/albert-tiny-chinese", ("classify", "ner", "triples")),
+    "albert-tiny": ("small", CACHE / "models/albert-tiny-chinese", ("classify", "ner", "triples", "triples/gplinker")),
     "m3e-small": ("small", CACHE / "models/m3e-small", ("classify",)),
     "nlpkit-mlm-tiny": ("tiny", None, ("triples", "ner")),
 }
@@ -79,14 +79,17 @@ def dev_curve(run):
     return [(r["epoch"], r["eval"]) for r in rows if "eval" in r]
 
 
-def one(task, model, keys, work, threads, log):
+def one(spec, model, keys, work, threads, log):
+    """One run of `spec`: a task, or TASK/HEAD for a head other than the task's default."""
+    task, _, head = spec.partition("/")
     subset, train, dev, n_train, n_dev, batch, epochs, metric, extra = TASKS[task]
+    extra = {**extra, **({"head": head} if head else {})}
     folder = work / "data" / task
     folder.mkdir(parents=True, exist_ok=True)
     tr = subset(train, n_train, folder / f"train{train.suffix}")
     dv = subset(dev, n_dev, folder / f"dev{dev.suffix}")
     name = "_".join(f"{k.split('.')[-1]}{v}" for k, v in keys.items())
-    run = work / "runs" / f"{task}_{Path(str(model)).name}_{name}"
+    run = work / "runs" / f"{spec.replace('/', '_')}_{Path(str(model)).name}_{name}"
     settings = {"trainer.epochs": epochs, "trainer.batch_size": batch, **extra, **keys}
     t0 = time.perf_counter()
     nlpkit(["train", f"task={task}", f"model={model}", f"data.train={tr}", f"data.dev={dv}", f"output_dir={run}",
@@ -97,9 +100,9 @@ def one(task, model, keys, work, threads, log):
             "seconds": round(time.perf_counter() - t0, 1), "load_avg": round(os.getloadavg()[0], 2)}
 
 
-def sweep(task, model, klass, work, threads, log):
+def sweep(task, model, klass, work, threads, log, rates=None):
     rows = [one(task, model, {"trainer.lr": lr, "trainer.schedule": "linear", "trainer.warmup": 0.1}, work, threads,
-                log) for lr in RATES[klass]]
+                log) for lr in rates or RATES[klass]]
     top = max(rows, key=lambda r: r["best"])
     rows.append(one(task, model, {"trainer.lr": top["keys"]["trainer.lr"], "trainer.schedule": "constant",
                                   "trainer.warmup": 0.0}, work, threads, log))
@@ -111,6 +114,7 @@ def main(argv=None):
     ap.add_argument("--only", help="model:task pairs, comma-separated (default: all)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workdir")
+    ap.add_argument("--rates", help="comma-separated learning rates instead of the model class's grid")
     ap.add_argument("--out", default=str(ROOT / "docs/bench/profile_sweep.json"))
     args = ap.parse_args(argv)
     work = Path(args.workdir or tempfile.mkdtemp(prefix="sweep_profiles_"))
@@ -125,7 +129,8 @@ def main(argv=None):
             if wanted and f"{name}:{task}" not in wanted:
                 continue
             model = folder or pretrained_tiny(work, args.threads, log)
-            rows = sweep(task, model, klass, work, args.threads, log)
+            rates = [float(r) for r in args.rates.split(",")] if args.rates else None
+            rows = sweep(task, model, klass, work, args.threads, log, rates)
             results[f"{name}:{task}"] = {"class": klass, "runs": rows}
             for r in rows:
                 print(f"{name:16} {task:9} {json.dumps(r['keys'])}: best {r['best']:.4f} at epoch {r['best_epoch']}, "
