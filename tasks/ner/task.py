@@ -8,7 +8,7 @@ from nlpkit.model import load_backbone
 from nlpkit.task import BertTask
 from nlpkit.windows import encode_windows, merge_spans, text_windows
 
-from .config import PRETRAINED, TINY, NerConfig
+from .config import PRETRAINED, SMALL, TINY, NerConfig
 from .decoding import align, char_entity, sort_entities
 from .heads import HEADS, sentence_mask
 from .metrics import score as score_entities
@@ -62,7 +62,7 @@ class NerTask(BertTask):
     name = "ner"
     metric = "f1"
     sample = {"train": "sample/train.txt", "dev": "sample/dev.txt"}
-    config_class, tiny_profile, pretrained_profile = NerConfig, TINY, PRETRAINED
+    config_class, tiny_profile, small_profile, pretrained_profile = NerConfig, TINY, SMALL, PRETRAINED
     call_options = ("window.stride",)
 
     # ---- data ------------------------------------------------------------------------------
