@@ -101,6 +101,11 @@ The peers' recipes (read from bert4torch v0.6.0 / transformers; no file of their
   recipe: nlpkit's AdamW + warmup + linear decay (+ EMA 0.99 for triples, CRF rate x100 for ner), the
   bert4torch examples' constant-rate Adam, the Trainer's AdamW + linear decay; the peak rate of each
   comes from the same dev sweep.
+  With --init pretrained every system (nlpkit and the peers) starts instead from each --checkpoints
+  folder (real_models.py's albert-tiny-chinese, m3e-small) with its own vocabulary, at the rate of the
+  profile nlpkit picks for it (`nlpkit config task=T model=DIR`: the sweep's centre); bert4torch loads a
+  checkpoint only after its weights are checked equal to transformers' load; nlpkit's random tiny model
+  at the same budget is the extra row that shows what pretraining buys.
 
 Budgets (settings per capability, all printed in the JSON under "settings"):
   small  a subsample (the first N records of each file; real_data.py's files are in hash order) and
