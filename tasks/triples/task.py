@@ -9,7 +9,7 @@ from nlpkit.task import BertTask
 from nlpkit.windows import encode_windows, merge_spans, text_windows
 
 from .casrel import CasRelHead
-from .config import PRETRAINED, TINY, TriplesConfig
+from .config import PRETRAINED, SMALL, TINY, TriplesConfig
 from .decoding import char_span
 from .gplinker import GPLinkerHead
 from .metrics import score as score_triples
@@ -83,7 +83,7 @@ class TriplesTask(BertTask):
     metric = "f1"
     sample = {"train": "sample/train.json", "dev": "sample/dev.json"}
     sample_schema = "sample/schema.json"
-    config_class, tiny_profile, pretrained_profile = TriplesConfig, TINY, PRETRAINED
+    config_class, tiny_profile, small_profile, pretrained_profile = TriplesConfig, TINY, SMALL, PRETRAINED
 
     @property
     def head(self):
