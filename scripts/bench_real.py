@@ -339,11 +339,10 @@ def first_paragraphs(src, n, dst):
 
 
 def sample_records(path):
-    """The records of a JSON list or JSON lines file."""
-    text = Path(path).read_text(encoding="utf-8")
-    if text.lstrip().startswith("["):
-        return json.loads(text)
-    return [json.loads(x) for x in text.splitlines() if x.strip()]
+    """The records of a JSON list or JSON lines file (nlpkit's own reader of both)."""
+    from nlpkit.data import read_json_records
+
+    return [record for _, record in read_json_records(path)]
 
 
 def first_records(src, n, folder):
